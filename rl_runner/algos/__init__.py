@@ -1,0 +1,14 @@
+"""Algorithm registry: ``algo.name`` -> trainer class (imported lazily: it imports TensorFlow)."""
+from __future__ import annotations
+
+import importlib
+
+TRAINERS = {
+    "reinforce": "rl_runner.algos.reinforce:ReinforceTrainer",
+    "ddpg": "rl_runner.algos.ddpg:DDPGTrainer",
+}
+
+
+def trainer_class(name: str):
+    module, cls = TRAINERS[name].split(":")
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,203 @@
+"""Typed configuration: dataclass schemas behind every Hydra config group, and their checks.
+
+The schemas are registered in Hydra's ConfigStore (``register_configs``), so an unknown key or a
+value of the wrong type fails while Hydra composes the config. Ranges are checked by ``validate``
+once the config is a tree of these dataclasses, before TensorFlow is imported. Every field carries
+its one-line documentation and its allowed range in ``metadata``; ``validate`` reads them, so the
+range that is documented is the range that is checked.
+
+Nothing in this module imports TensorFlow, gymnasium or Hydra at module level.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+MISSING = "???"  # omegaconf's marker for a value that must be set
+
+
+class ConfigError(ValueError):
+    """A config value is out of its allowed range; the message names key, value and range."""
+
+
+def knob(default: Any, doc: str, *, gt=None, ge=None, lt=None, le=None, choices=None,
+         item_ge=None) -> Any:
+    """A documented, range-checked dataclass field.
+
+    ``gt``/``ge``/``lt``/``le`` bound a number; ``choices`` lists allowed strings; ``item_ge``
+    bounds every item of a list. ``validate`` enforces them.
+    """
+    meta = {"doc": doc, "gt": gt, "ge": ge, "lt": lt, "le": le, "choices": choices,
+            "item_ge": item_ge}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# Config groups
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ReinforceConfig:
+    """REINFORCE (Monte-Carlo policy gradient) with reward-to-go returns."""
+
+    name: str = knob("reinforce", "algorithm name; selects the trainer", choices=["reinforce"])
+    lr: float = knob(1e-3, "Adam learning rate", gt=0.0, le=1.0)
+    gamma: float = knob(0.99, "discount factor", gt=0.0, le=1.0)
+    hidden_sizes: list[int] = knob([32, 32], "units per hidden layer of the policy MLP", item_ge=1)
+    activation: str = knob("relu", "hidden-layer activation",
+                           choices=["relu", "tanh", "elu", "silu"])
+    episodes_per_update: int = knob(1, "complete episodes collected per gradient step", ge=1)
+    normalize_returns: bool = knob(False, "standardise the batch's returns (a constant baseline)")
+    entropy_coef: float = knob(0.0, "weight of the entropy bonus in the loss", ge=0.0)
+    max_grad_norm: float = knob(0.0, "clip gradients to this global norm; 0 disables", ge=0.0)
+    init_log_std: float = knob(-0.5, "initial log standard deviation (Box actions only)",
+                               ge=-20.0, le=2.0)
+
+
+@dataclass
+class NoiseConfig:
+    """Exploration noise added to the deterministic actor's action."""
+
+    type: str = knob("gaussian", "exploration process", choices=["gaussian", "ou"])
+    std_start: float = knob(0.1, "noise std at step 0, as a fraction of the action half-range",
+                            ge=0.0)
+    std_end: float = knob(0.1, "noise std after decay_env_steps", ge=0.0)
+    decay_env_steps: int = knob(0, "env steps of the linear decay start -> end; 0: constant",
+                                ge=0)
+    ou_theta: float = knob(0.15, "mean-reversion rate of the Ornstein-Uhlenbeck process", gt=0.0)
+
+
+@dataclass
+class DDPGConfig:
+    """DDPG with TD3's tricks as options (twin critics, delayed actor, target smoothing)."""
+
+    name: str = knob("ddpg", "algorithm name; selects the trainer", choices=["ddpg"])
+    actor_lr: float = knob(3e-4, "Adam learning rate of the actor", gt=0.0, le=1.0)
+    critic_lr: float = knob(3e-4, "Adam learning rate of the critic(s)", gt=0.0, le=1.0)
+    gamma: float = knob(0.99, "discount factor", gt=0.0, le=1.0)
+    tau: float = knob(0.005, "soft update: target <- tau*online + (1-tau)*target", gt=0.0,
+                      le=1.0)
+    batch_size: int = knob(256, "transitions per gradient step", ge=1)
+    buffer_size: int = knob(1_000_000, "replay capacity in transitions", ge=1)
+    learning_starts: int = knob(10_000, "uniform-random env steps before learning starts",
+                                ge=0)
+    hidden_sizes: list[int] = knob([256, 256], "units per hidden layer (actor and critic)",
+                                   item_ge=1)
+    activation: str = knob("relu", "hidden-layer activation",
+                           choices=["relu", "tanh", "elu", "silu"])
+    updates_per_step: float = knob(1.0, "gradient steps per env step (UTD ratio)", gt=0.0)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    twin_critics: bool = knob(False, "TD3: learn two critics and bootstrap from their minimum")
+    policy_delay: int = knob(1, "TD3: update the actor and targets every N critic updates",
+                             ge=1)
+    target_policy_noise: float = knob(0.0, "TD3: std of the noise on the target action "
+                                      "(fraction of the half-range); 0 disables", ge=0.0)
+    target_noise_clip: float = knob(0.5, "TD3: clip of the target-action noise", ge=0.0)
+    normalize_obs: bool = knob(False, "normalise observations by running mean/std")
+    jit_compile: bool = knob(False, "compile the fused update with XLA")
+    updates_per_call: int = knob(1, "updates fused into one tf.function call", ge=1)
+
+
+@dataclass
+class EnvConfig:
+    """A gymnasium environment, by id."""
+
+    id: str = knob(MISSING, "gymnasium id, e.g. CartPole-v1, Pusher-v5")
+    kwargs: dict[str, Any] = knob({}, "keyword arguments for gymnasium.make")
+    max_episode_steps: Optional[int] = knob(None, "override the time limit; null keeps the "
+                                            "env's own", ge=1)
+
+
+@dataclass
+class EvalConfig:
+    """Greedy evaluation on a separate environment."""
+
+    every_env_steps: int = knob(10_000, "evaluate every N env steps (and at the end)", ge=1)
+    episodes: int = knob(10, "episodes per evaluation", ge=1)
+
+
+@dataclass
+class Config:
+    """The whole run: algorithm, environment and run-level keys."""
+
+    algo: Any = MISSING
+    env: EnvConfig = field(default_factory=EnvConfig)
+    seed: int = knob(0, "seeds numpy, TensorFlow, the envs and their action spaces", ge=0)
+    total_env_steps: int = knob(200_000, "training budget in environment steps", ge=1)
+    num_envs: int = knob(1, "parallel environments in the training vector env", ge=1)
+    stop_at_return: Optional[float] = knob(None, "stop once the eval mean reaches this; null: "
+                                           "the env's reward_threshold (none: never stop)")
+    early_stop: bool = knob(True, "stop at stop_at_return; false trains the whole budget")
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    progress: bool = knob(True, "show a progress bar")
+    device: str = knob("auto", "auto: GPU when TensorFlow sees one; cpu forces the CPU",
+                       choices=["auto", "cpu", "gpu"])
+    threads: int = knob(0, "TensorFlow intra/inter-op threads; 0: TensorFlow's default "
+                        "(set 1 when jobs run side by side)", ge=0)
+    deterministic: bool = knob(True, "enable TensorFlow op determinism (same seed, same "
+                               "curve on CPU)")
+
+
+ALGO_SCHEMAS = {"reinforce": ReinforceConfig, "ddpg": DDPGConfig}
+
+
+def register_configs() -> None:
+    """Register the schemas so Hydra type-checks every group while composing."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    for name, schema in ALGO_SCHEMAS.items():
+        cs.store(group="algo", name=f"{name}_schema", node=schema)
+    cs.store(group="env", name="env_schema", node=EnvConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Range checks
+# --------------------------------------------------------------------------------------------
+def _describe(meta: dict) -> str:
+    parts = []
+    for key, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if meta.get(key) is not None:
+            parts.append(f"{sym} {meta[key]:g}")
+    return " and ".join(parts)
+
+
+def _check(path: str, value: Any, meta: dict) -> None:
+    doc = meta.get("doc", "")
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise ConfigError(f"{path}={value!r} is not allowed: choose one of "
+                          f"{', '.join(map(str, meta['choices']))} ({doc})")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        rng = _describe(meta)
+        if rng and (math.isnan(value)
+                    or (meta["gt"] is not None and not value > meta["gt"])
+                    or (meta["ge"] is not None and not value >= meta["ge"])
+                    or (meta["lt"] is not None and not value < meta["lt"])
+                    or (meta["le"] is not None and not value <= meta["le"])):
+            raise ConfigError(f"{path}={value:g} is out of range: must be {rng} ({doc})")
+    if isinstance(value, list) and meta.get("item_ge") is not None:
+        if not value:
+            raise ConfigError(f"{path}=[] is empty: give at least one size ({doc})")
+        for item in value:
+            if not item >= meta["item_ge"]:
+                raise ConfigError(f"{path}={value} is out of range: every item must be >= "
+                                  f"{meta['item_ge']} ({doc})")
+
+
+def validate(obj: Any, prefix: str = "") -> None:
+    """Check every documented range in a config dataclass tree; raise ConfigError on the first
+    value out of range, naming its dotted key."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        path = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            validate(value, prefix=f"{path}.")
+        elif f.metadata and value is not None:
+            _check(path, value, f.metadata)
+    if isinstance(obj, DDPGConfig) and obj.buffer_size < obj.batch_size:
+        raise ConfigError(f"{prefix}buffer_size={obj.buffer_size} is out of range: must be >= "
+                          f"{prefix}batch_size={obj.batch_size}")

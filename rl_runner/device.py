@@ -1,0 +1,37 @@
+"""TensorFlow start-up: device choice, GPU memory growth, threads, seeds and determinism.
+
+Imported only once the config has passed its checks, because importing TensorFlow takes
+seconds. Nothing here depends on whether a GPU exists: ``device=auto`` uses one when
+TensorFlow sees it.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+from rl_runner.config import ConfigError  # noqa: E402
+
+
+def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
+    """Configure TensorFlow for one run; returns the device name used ('GPU:0' or 'CPU:0')."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+        gpus = []
+    elif device == "gpu" and not gpus:
+        raise ConfigError("device=gpu but TensorFlow sees no GPU (check the CUDA install with "
+                          "`python -c 'import tensorflow as tf; print(tf.config."
+                          "list_physical_devices()))'`); use device=auto or device=cpu")
+    for gpu in gpus:
+        # Parallel runs (a multirun on one card) must not each grab the whole memory.
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    tf.keras.utils.set_random_seed(seed)  # python, numpy and TensorFlow
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    return "GPU:0" if gpus else "CPU:0"

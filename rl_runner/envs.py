@@ -1,0 +1,122 @@
+"""Environments: construction, seeding, space checks.
+
+Training uses a gymnasium ``SyncVectorEnv`` in SAME_STEP autoreset mode: when a sub-env's
+episode ends, ``step`` already returns the first observation of the next episode and puts the
+last one in ``info["final_obs"]``, so every returned transition is real and there are no
+dummy reset steps to skip. Episode returns and lengths come from gymnasium's
+``RecordEpisodeStatistics`` wrapper.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import gymnasium as gym
+import numpy as np
+
+from rl_runner.config import ConfigError, EnvConfig
+
+SUPPORTED_ACTIONS = {
+    "reinforce": (gym.spaces.Discrete, gym.spaces.Box),
+    "ddpg": (gym.spaces.Box,),
+}
+
+
+class EnvSpec(NamedTuple):
+    """What the trainers need to know about an env, without holding it."""
+
+    id: str
+    obs_dim: int
+    discrete: bool
+    num_actions: int            # Discrete: number of actions; Box: action dimension
+    action_low: np.ndarray      # Box only (empty for Discrete)
+    action_high: np.ndarray
+    reward_threshold: float | None
+    max_episode_steps: int | None
+
+
+def _make_kwargs(cfg: EnvConfig) -> dict:
+    kwargs = dict(cfg.kwargs)
+    if cfg.max_episode_steps is not None:
+        kwargs["max_episode_steps"] = cfg.max_episode_steps
+    return kwargs
+
+
+def make_env(cfg: EnvConfig, **extra) -> gym.Env:
+    """One env, with a clear message for an unknown id or the legacy Pusher-v4."""
+    try:
+        return gym.make(cfg.id, **_make_kwargs(cfg), **extra)
+    except gym.error.Error as exc:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
+        raise ConfigError(f"env.id={cfg.id!r}: {exc}") from None
+    except ImportError as exc:
+        if cfg.id.startswith("Pusher-v4") or "mujoco" in str(exc).lower():
+            raise ConfigError(
+                f"env.id={cfg.id!r} needs mujoco<3 (installed mujoco is newer): "
+                "pip install -e '.[legacy-mujoco]' in its own venv, or use env=pusher "
+                "(Pusher-v5)") from None
+        raise
+
+
+def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
+    """Build the env once, check its spaces against the algorithm, and describe it.
+
+    Runs before any network is built, so a mismatch costs nothing but this message.
+    """
+    env = make_env(cfg)
+    try:
+        obs_space, act_space = env.observation_space, env.action_space
+        allowed = SUPPORTED_ACTIONS[algo]
+        if not isinstance(act_space, allowed):
+            names = " or ".join(f"{t.__name__}" for t in allowed)
+            kind = "a continuous (Box)" if allowed == (gym.spaces.Box,) else names
+            hint = " - use algo=reinforce" if algo == "ddpg" else ""
+            raise ConfigError(f"{algo} needs {kind} action space; {cfg.id} has {act_space}"
+                              f"{hint}")
+        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+            raise ConfigError(f"{algo} needs flat Box observations; {cfg.id} has {obs_space} "
+                              "(add a FlattenObservation wrapper to use it)")
+        discrete = isinstance(act_space, gym.spaces.Discrete)
+        if not discrete:
+            if len(act_space.shape) != 1:
+                raise ConfigError(f"{algo} needs a 1-D Box action space; {cfg.id} has "
+                                  f"{act_space}")
+            if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
+                if algo == "ddpg":
+                    raise ConfigError(f"ddpg needs finite action bounds; {cfg.id} has "
+                                      f"{act_space}")
+        spec = env.spec
+        return EnvSpec(
+            id=cfg.id,
+            obs_dim=int(obs_space.shape[0]),
+            discrete=discrete,
+            num_actions=int(act_space.n) if discrete else int(act_space.shape[0]),
+            action_low=np.empty(0) if discrete else act_space.low.astype(np.float32),
+            action_high=np.empty(0) if discrete else act_space.high.astype(np.float32),
+            reward_threshold=spec.reward_threshold if spec else None,
+            max_episode_steps=spec.max_episode_steps if spec else None,
+        )
+    finally:
+        env.close()
+
+
+def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+    """A seeded SyncVectorEnv (SAME_STEP autoreset) with episode statistics.
+
+    Returns the env already reset; its first observations are in ``env.first_obs``.
+    """
+    vec = gym.vector.SyncVectorEnv(
+        [lambda: make_env(cfg) for _ in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    vec = gym.wrappers.vector.RecordEpisodeStatistics(vec)
+    vec.action_space.seed(seed)
+    return vec
+
+
+def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
+    """The true next observations: for sub-envs whose episode just ended, the final one."""
+    if not done.any():
+        return next_obs
+    real = next_obs.copy()
+    for i in np.flatnonzero(done):
+        real[i] = infos["final_obs"][i]
+    return real

@@ -1,0 +1,75 @@
+"""Shared fixtures: compose the real config from conf/, run short real trainings in-process."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="also run the long learning checks (marked full)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "full: long learning checks, run by make test-full")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--full"):
+        return
+    skip = pytest.mark.skip(reason="long learning check: make test-full")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)
+
+
+def compose(overrides: list[str] | None = None):
+    """The DictConfig `rl-train <overrides>` would see."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    import rl_runner.train  # noqa: F401  (registers the schemas)
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides or []))
+
+
+def train_in_process(overrides: list[str], run_dir: Path):
+    """Run a real training in this process, as rl-train would; returns RunMetrics."""
+    from rl_runner.train import prepare, run
+
+    typed, spec = prepare(compose(["progress=false", *overrides]))
+    return run(typed, spec, str(run_dir))
+
+
+def rl_train(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m rl_runner.train <args>` in a subprocess (the real entry point)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HYDRA_FULL_ERROR="0")
+    return subprocess.run([sys.executable, "-m", "rl_runner.train", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in a run dir's event files, {tag: [(step, value), ...]}, read back with
+    TensorBoard's own EventAccumulator."""
+    from tensorboard.backend.event_processing.event_accumulator import (
+        EventAccumulator, TENSORS)
+
+    acc = EventAccumulator(str(run_dir), size_guidance={TENSORS: 0})
+    acc.Reload()
+    import tensorflow as tf
+
+    out = {}
+    for tag in acc.Tags()["tensors"]:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
+            events = acc.Tensors(tag)
+            out[tag] = [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events]
+    return out

@@ -1,0 +1,134 @@
+"""Every config option composes; bad values fail early with a message naming key and range."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from conftest import CONF, ROOT, compose, rl_train
+from rl_runner.config import ConfigError, EnvConfig, ReinforceConfig, validate
+from rl_runner.envs import describe
+from rl_runner.train import prepare
+
+PRESETS = sorted(p.stem for p in (CONF / "preset").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("env", ["cartpole", "pusher"])
+def test_reinforce_composes_with_each_env(env):
+    typed, spec = prepare(compose([f"env={env}"]))
+    assert typed.algo.name == "reinforce"
+    assert isinstance(typed.algo, ReinforceConfig)
+    assert spec.obs_dim == {"cartpole": 4, "pusher": 23}[env]
+
+
+def test_gym_env_takes_any_id():
+    typed, spec = prepare(compose(["env=gym", "env.id=Pendulum-v1", "env.max_episode_steps=50"]))
+    assert spec.id == "Pendulum-v1" and not spec.discrete and spec.num_actions == 1
+    assert spec.max_episode_steps == 50
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_and_validates(preset):
+    cfg = compose([f"preset={preset}"] + (["algo=reinforce"] if preset.startswith("reinforce")
+                                           else []))
+    typed, _ = prepare(cfg)
+    validate(typed)
+
+
+def test_default_preset_is_the_tuned_one_and_seed_preset_is_the_notebook():
+    tuned = compose([]).algo
+    seed = compose(["preset=reinforce_seed"])
+    assert tuned.normalize_returns is True
+    assert (seed.algo.hidden_sizes, seed.algo.lr, seed.algo.episodes_per_update,
+            seed.algo.normalize_returns, seed.stop_at_return) == ([32, 32], 1e-3, 1, False, 500)
+
+
+def test_preset_overrides_run_level_keys():
+    # _self_ comes first in the defaults list, so a preset's total_env_steps wins.
+    assert compose(["preset=reinforce_seed"]).total_env_steps == 1_000_000
+
+
+def test_overrides_reach_the_typed_config():
+    typed, _ = prepare(compose(["algo.lr=3e-4", "algo.hidden_sizes=[64,64]", "seed=3",
+                                "total_env_steps=200000", "eval.every_env_steps=5000",
+                                "eval.episodes=10"]))
+    assert (typed.algo.lr, typed.algo.hidden_sizes, typed.seed, typed.total_env_steps,
+            typed.eval.every_env_steps, typed.eval.episodes) == (3e-4, [64, 64], 3, 200000,
+                                                                 5000, 10)
+
+
+def test_unknown_key_fails_at_composition():
+    with pytest.raises(ConfigCompositionException, match="lrr"):
+        compose(["algo.lrr=1"])
+
+
+def test_wrong_type_fails_at_composition():
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose(["algo.lr=fast"])
+
+
+@pytest.mark.parametrize("override, message", [
+    ("algo.lr=0", "algo.lr=0 is out of range: must be > 0 and <= 1"),
+    ("algo.lr=-1e-3", "algo.lr=-0.001 is out of range: must be > 0"),
+    ("algo.gamma=1.5", "algo.gamma=1.5 is out of range: must be > 0 and <= 1"),
+    ("algo.gamma=0", "algo.gamma=0 is out of range"),
+    ("algo.episodes_per_update=0", "algo.episodes_per_update=0 is out of range: must be >= 1"),
+    ("algo.hidden_sizes=[64,0]", "algo.hidden_sizes=[64, 0] is out of range: every item must "
+                                 "be >= 1"),
+    ("algo.hidden_sizes=[]", "algo.hidden_sizes=[] is empty"),
+    ("algo.activation=sigmoidish", "algo.activation='sigmoidish' is not allowed: choose one of"),
+    ("num_envs=0", "num_envs=0 is out of range: must be >= 1"),
+    ("total_env_steps=0", "total_env_steps=0 is out of range"),
+    ("eval.episodes=0", "eval.episodes=0 is out of range: must be >= 1"),
+    ("algo.entropy_coef=-0.1", "algo.entropy_coef=-0.1 is out of range: must be >= 0"),
+    ("device=tpu", "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
+])
+def test_out_of_range_values_name_key_value_and_range(override, message):
+    with pytest.raises(ConfigError) as err:
+        prepare(compose([override]))
+    assert message in str(err.value)
+
+
+def test_missing_env_id_is_named():
+    with pytest.raises(ConfigError, match=r"env.id is required"):
+        prepare(compose(["env=gym"]))
+
+
+def test_unknown_env_id_is_named():
+    with pytest.raises(ConfigError, match=r"env.id='NoSuchEnv-v0'"):
+        prepare(compose(["env=gym", "env.id=NoSuchEnv-v0"]))
+
+
+def test_ddpg_on_a_discrete_env_says_so():
+    with pytest.raises(ConfigError) as err:
+        describe(EnvConfig(id="CartPole-v1"), "ddpg")
+    assert str(err.value) == ("ddpg needs a continuous (Box) action space; CartPole-v1 has "
+                              "Discrete(2) - use algo=reinforce")
+
+
+def test_cli_bad_value_is_one_line_without_traceback_and_before_tensorflow(tmp_path):
+    proc = rl_train("algo.lr=-1", f"hydra.run.dir={tmp_path}", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines == ["rl-train: error: algo.lr=-1 is out of range: must be > 0 and <= 1 "
+                     "(Adam learning rate)"]
+
+
+def test_checks_run_without_importing_tensorflow():
+    code = ("import sys; sys.path.insert(0, 'tests'); from conftest import compose; "
+            "from rl_runner.train import prepare; prepare(compose(['env=pusher'])); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_console_script_prints_the_resolved_config(tmp_path):
+    script = Path(sys.executable).parent / "rl-train"
+    proc = subprocess.run([str(script), "--cfg", "job", "algo.lr=0.02"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "lr: 0.02" in proc.stdout and "id: CartPole-v1" in proc.stdout

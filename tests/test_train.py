@@ -1,0 +1,96 @@
+"""Short real runs: the entry point, event files read back, artefacts, determinism, learning."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from conftest import read_scalars, rl_train, train_in_process
+
+TINY = ["total_env_steps=3000", "eval.every_env_steps=1000", "eval.episodes=3",
+        "early_stop=false"]
+
+
+@pytest.mark.slow
+def test_cli_run_writes_events_metrics_and_config(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = rl_train(*TINY, "progress=false", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"run dir {run_dir}" in proc.stderr and "tensorboard --logdir" in proc.stderr
+
+    scalars = read_scalars(run_dir)
+    steps = [s for s, _ in scalars["eval/episodic_return"]]
+    assert steps[:2] == sorted(steps[:2]) and 1000 <= steps[0] < 1600
+    assert steps[-1] >= 3000 and len(steps) == 3
+    assert all(0 < v <= 500 for _, v in scalars["eval/episodic_return"])
+    for tag in ("eval/episodic_return_std", "charts/episodic_return", "charts/episodic_length",
+                "losses/policy_loss", "losses/entropy"):
+        assert scalars[tag], tag
+    train_steps = [s for s, _ in scalars["charts/episodic_return"]]
+    assert train_steps == sorted(train_steps) and train_steps[-1] <= steps[-1]
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["env_steps"] == steps[-1]
+    assert metrics["final_eval_return"] == pytest.approx(scalars["eval/episodic_return"][-1][1])
+    assert metrics["solved"] is (metrics["best_eval_return"] >= 475)
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+
+
+@pytest.mark.slow
+def test_hparams_are_recorded_for_the_dashboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    train_in_process([*TINY, "total_env_steps=1000", "algo.lr=0.002"], tmp_path)
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]).session_start_info
+    assert session.hparams["algo.lr"].number_value == pytest.approx(0.002)
+    assert session.hparams["env.id"].string_value == "CartPole-v1"
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/experiment"]).experiment
+    assert "eval/episodic_return" in [m.name.tag for m in experiment.metric_infos]
+
+
+@pytest.mark.slow
+def test_same_seed_same_eval_curve(tmp_path):
+    curves = []
+    for i in range(2):
+        train_in_process([*TINY, "seed=7"], tmp_path / str(i))
+        curves.append(read_scalars(tmp_path / str(i))["eval/episodic_return"])
+    assert curves[0] == curves[1]
+    train_in_process([*TINY, "seed=8"], tmp_path / "other")
+    assert read_scalars(tmp_path / "other")["eval/episodic_return"] != curves[0]
+
+
+@pytest.mark.slow
+def test_reinforce_solves_cartpole_with_the_default_preset(tmp_path):
+    metrics = train_in_process(["seed=0"], tmp_path)
+    assert metrics.solved and metrics.final_eval_return >= 475
+    assert metrics.env_steps_to_solve <= 60_000
+
+
+@pytest.mark.slow
+def test_box_action_env_runs_gaussian_updates(tmp_path):
+    metrics = train_in_process(["env=gym", "env.id=Pendulum-v1", "env.max_episode_steps=50",
+                                "num_envs=2", "total_env_steps=600", "eval.every_env_steps=300",
+                                "eval.episodes=2"], tmp_path)
+    assert metrics.updates >= 5 and metrics.env_steps >= 600
+    assert math.isfinite(metrics.final_eval_return) and metrics.final_eval_return < 0
+    scalars = read_scalars(tmp_path)
+    assert all(math.isfinite(v) for _, v in scalars["losses/policy_loss"])
+
+
+@pytest.mark.slow
+def test_multirun_grid_makes_one_run_dir_per_job(tmp_path):
+    proc = rl_train("-m", "seed=0,1", "total_env_steps=500", "eval.every_env_steps=500",
+                    "eval.episodes=2", "progress=false", f"hydra.sweep.dir={tmp_path}",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    prefix = "eval.episodes=2,eval.every_env_steps=500"
+    for job in ("seed=0", "seed=1"):
+        run_dir = tmp_path / f"{prefix},{job},total_env_steps=500"
+        assert read_scalars(run_dir)["eval/episodic_return"], job
