@@ -7,8 +7,9 @@ update (benchmarks/RESULTS.md measures both).
 """
 from __future__ import annotations
 
-import numpy as np
 import keras
+import numpy as np
+import tensorflow as tf
 
 ACTIVATIONS_NP = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -42,9 +43,11 @@ class NumpyMLP:
         self.act = ACTIVATIONS_NP[activation]
         self.refresh()
 
-    def refresh(self) -> None:
-        """Copy the current weights (call after each update)."""
-        weights = self.model.get_weights()
+    def refresh(self, weights: list[np.ndarray] | None = None) -> None:
+        """Take new weights ([kernel, bias] per layer, as ``model.trainable_variables``);
+        without them, read the model's (slower: a crossing per variable)."""
+        if weights is None:
+            weights = self.model.get_weights()
         self.layers = list(zip(weights[0::2], weights[1::2]))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -53,3 +56,32 @@ class NumpyMLP:
             h = self.act(h @ kernel + bias)
         kernel, bias = self.layers[-1]
         return h @ kernel + bias
+
+
+class ObsNormalizer(tf.Module):
+    """Running mean/std of observations (parallel-variance update), stored as variables so it
+    is saved with the model. ``normalize`` clips to +-10 standard deviations."""
+
+    def __init__(self, obs_dim: int, enabled: bool):
+        super().__init__(name="obs_normalizer")
+        self.enabled = enabled
+        self.mean = tf.Variable(tf.zeros([obs_dim]), trainable=False, name="mean")
+        self.var = tf.Variable(tf.ones([obs_dim]), trainable=False, name="var")
+        self.count = tf.Variable(1e-4, trainable=False, name="count")
+
+    def update(self, x: tf.Tensor) -> None:
+        if not self.enabled:
+            return
+        batch_mean, batch_var = tf.nn.moments(x, axes=[0])
+        n = tf.cast(tf.shape(x)[0], tf.float32)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        m2 = self.var * self.count + batch_var * n + tf.square(delta) * self.count * n / total
+        self.mean.assign_add(delta * n / total)
+        self.var.assign(m2 / total)
+        self.count.assign(total)
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        if not self.enabled:
+            return x
+        return tf.clip_by_value((x - self.mean) / tf.sqrt(self.var + 1e-8), -10.0, 10.0)

@@ -12,17 +12,24 @@ Tags (README lists them):
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
-import tensorflow as tf
+import numpy as np
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api as hp
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 
 EVAL_RETURN = "eval/episodic_return"
 EVAL_RETURN_STD = "eval/episodic_return_std"
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
 SPS = "charts/SPS"
+UPDATES_PER_S = "charts/updates_per_s"
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
@@ -41,26 +48,38 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 class Summaries:
-    """A TensorBoard event writer for one run directory."""
+    """A TensorBoard event writer for one run directory.
+
+    Writes the same records as ``tf.summary.scalar`` (float32 tensors tagged for the scalars
+    plugin) through TensorBoard's own event-file writer, without TensorFlow ops: an eager
+    ``tf.summary.scalar`` call costs ~1 ms on a 2-core CPU, this ~20 us, and episodes end often.
+    """
 
     def __init__(self, log_dir: str | Path):
-        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.writer = EventFileWriter(str(log_dir), flush_secs=10)
+        self._described: set[str] = set()
+
+    def _add(self, step: int, summary: Summary) -> None:
+        self.writer.add_event(Event(wall_time=time.time(), step=int(step), summary=summary))
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        with self.writer.as_default(step=int(step)):
-            for tag, value in values.items():
-                tf.summary.scalar(tag, float(value))
+        summary = Summary()
+        for tag, value in values.items():
+            entry = summary.value.add(tag=tag)
+            entry.tensor.CopyFrom(tensor_util.make_tensor_proto(np.float32(value)))
+            if tag not in self._described:  # plugin metadata once per tag, as tf.summary does
+                entry.metadata.CopyFrom(scalar_metadata.create_summary_metadata("", ""))
+                self._described.add(tag)
+        self._add(step, summary)
 
     def hparams(self, hparams: dict[str, Any], run_name: str) -> None:
         """Record the run's hyperparameters; its metrics are the eval tags' last values."""
-        with self.writer.as_default():
-            hp.hparams_config(
-                hparams=[hp.HParam(k) for k in sorted(hparams)],
-                metrics=[hp.Metric(EVAL_RETURN, display_name="final eval return"),
-                         hp.Metric(EVAL_RETURN_STD, display_name="eval return std"),
-                         hp.Metric(SPS, display_name="env steps/s")],
-            )
-            hp.hparams(hparams, trial_id=run_name)
+        self._add(0, hp.hparams_config_pb(
+            hparams=[hp.HParam(k) for k in sorted(hparams)],
+            metrics=[hp.Metric(EVAL_RETURN, display_name="final eval return"),
+                     hp.Metric(EVAL_RETURN_STD, display_name="eval return std"),
+                     hp.Metric(SPS, display_name="env steps/s")]))
+        self._add(0, hp.hparams_pb(hparams, trial_id=run_name))
 
     def flush(self) -> None:
         self.writer.flush()

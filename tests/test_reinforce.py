@@ -86,7 +86,7 @@ def cartpole_trainer(tmp_path):
 
 def test_update_does_not_retrace_when_episode_lengths_change(cartpole_trainer):
     for _ in range(4):  # four batches of different lengths
-        cartpole_trainer.iteration()
+        cartpole_trainer.env_steps += cartpole_trainer.iteration()
     assert cartpole_trainer.update.experimental_get_tracing_count() == 1
 
 

@@ -89,7 +89,7 @@ class Trainer:
         best = -np.inf
         last = None
         solved_at = None
-        sps_clock, sps_steps = start, 0
+        clock, clock_steps, clock_updates = start, 0, 0
         bar = tqdm(total=cfg.total_env_steps, unit="step", disable=not cfg.progress,
                    dynamic_ncols=True, mininterval=0.5, desc=f"{cfg.algo.name} {self.spec.id}")
         try:
@@ -98,10 +98,11 @@ class Trainer:
                 self.env_steps += taken
                 bar.update(taken)
                 now = time.perf_counter()
-                if now - sps_clock >= 1.0:
-                    sps = (self.env_steps - sps_steps) / (now - sps_clock)
-                    self.tb.scalars(self.env_steps, {summaries.SPS: sps})
-                    sps_clock, sps_steps = now, self.env_steps
+                if now - clock >= 1.0:
+                    self.tb.scalars(self.env_steps, {
+                        summaries.SPS: (self.env_steps - clock_steps) / (now - clock),
+                        summaries.UPDATES_PER_S: (self.updates - clock_updates) / (now - clock)})
+                    clock, clock_steps, clock_updates = now, self.env_steps, self.updates
                 if self.env_steps >= next_eval or self.env_steps >= cfg.total_env_steps:
                     while next_eval <= self.env_steps:
                         next_eval += every

@@ -104,10 +104,15 @@ class NumpyPolicy:
         self.std = None
         self.refresh()
 
-    def refresh(self) -> None:
-        self.net.refresh()
-        if self.policy.log_std is not None:
-            self.std = np.exp(self.policy.log_std.numpy())
+    def refresh(self, values: list[np.ndarray] | None = None) -> None:
+        """Take the policy's variables (as ``Policy.variables_to_train``) after an update."""
+        if values is None:
+            values = [v.numpy() for v in self.policy.variables_to_train]
+        if self.policy.log_std is None:
+            self.net.refresh(values)
+        else:
+            self.net.refresh(values[:-1])
+            self.std = np.exp(values[-1])
 
     def sample(self, obs: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(action to store for the loss, action to send to the env)."""
@@ -146,7 +151,9 @@ class ReinforceTrainer(Trainer):
             tf.TensorSpec([None, spec.obs_dim], tf.float32), action_spec,
             tf.TensorSpec([None], tf.float32)])
 
-    def _update(self, obs: tf.Tensor, actions: tf.Tensor, returns: tf.Tensor) -> Losses:
+    def _update(self, obs: tf.Tensor, actions: tf.Tensor, returns: tf.Tensor):
+        """One gradient step; returns the losses and the updated variables' values (the acting
+        copy takes them from this one call instead of a crossing per variable)."""
         variables = self.policy.variables_to_train
         with tf.GradientTape() as tape:
             log_prob, entropy = self.policy.log_prob_entropy(obs, actions)
@@ -157,7 +164,7 @@ class ReinforceTrainer(Trainer):
         if self.algo.max_grad_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.algo.max_grad_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
-        return losses
+        return losses, [tf.identity(v) for v in variables]
 
     def collect(self) -> tuple[Batch, int]:
         """Step the vector env until ``episodes_per_update`` episodes have ended."""
@@ -201,9 +208,9 @@ class ReinforceTrainer(Trainer):
 
     def iteration(self) -> int:
         batch, steps = self.collect()
-        losses = self.update(*batch)
+        losses, values = self.update(*batch)
         self.updates += 1
-        self.actor.refresh()
+        self.actor.refresh([v.numpy() for v in values])
         self.tb.scalars(self.env_steps + steps, {"losses/policy_loss": losses.policy_loss,
                                                  "losses/entropy": losses.entropy})
         return steps
