@@ -50,10 +50,19 @@ def make_env(cfg: EnvConfig, **extra) -> gym.Env:
     except ImportError as exc:
         if cfg.id.startswith("Pusher-v4") or "mujoco" in str(exc).lower():
             raise ConfigError(
-                f"env.id={cfg.id!r} needs mujoco<3 (installed mujoco is newer): "
+                f"env.id={cfg.id!r} needs mujoco<3 (installed: mujoco {_mujoco_version()}): "
                 "pip install -e '.[legacy-mujoco]' in its own venv, or use env=pusher "
                 "(Pusher-v5)") from None
         raise
+
+
+def _mujoco_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mujoco")
+    except PackageNotFoundError:
+        return "none"
 
 
 def describe(cfg: EnvConfig, algo: str) -> EnvSpec:

@@ -1,0 +1,267 @@
+"""DDPG for continuous actions, with TD3's tricks as options.
+
+Reads top to bottom: the agent's networks, its losses, the fused compiled step, the trainer.
+
+One compiled call per vector env step (``DDPGAgent.step``) stores the step's transitions in the
+device-resident replay buffer, runs ``num_updates`` full updates (sample, critic, actor, soft
+target update) in a ``tf.range`` loop, and returns the actor's action for the next observations.
+Each Python -> TensorFlow crossing costs about as much as a fifth of an update on a 2-core CPU,
+so one crossing per env step is what keeps the loop at the update's speed.
+
+Actions live in the actor's [-1, 1]^d space everywhere inside (buffer, critic, noise) and are
+mapped affinely onto the env's [low, high] bounds only when sent to the env, so asymmetric
+bounds are handled. Targets bootstrap through truncation: ``(1 - terminated)``, never
+``(1 - done)``, because a time limit is not a terminal state (Pusher only ever truncates).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import tensorflow as tf
+
+from rl_runner.algos.base import Trainer
+from rl_runner.config import Config, DDPGConfig
+from rl_runner.envs import EnvSpec, final_observations
+from rl_runner.networks import ObsNormalizer, mlp
+from rl_runner.replay import ReplayBuffer, Transitions, check_fits
+
+LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
+
+
+class UpdateMetrics(NamedTuple):
+    qf_loss: tf.Tensor
+    qf_values: tf.Tensor
+    actor_loss: tf.Tensor
+
+
+def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float) -> None:
+    """target <- tau * online + (1 - tau) * target, for every variable pair."""
+    for t, o in zip(target, online):
+        t.assign(tau * o + (1.0 - tau) * t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Agent: networks, losses, the compiled step
+# ---------------------------------------------------------------------------------------------
+class DDPGAgent(tf.Module):
+    """Actor, critic(s), their targets, optimizers and the replay buffer."""
+
+    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, seed: int):
+        super().__init__(name="ddpg")
+        self.cfg = cfg
+        obs_dim, act_dim = spec.obs_dim, spec.num_actions
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+
+        def actor(name):
+            return mlp(obs_dim, cfg.hidden_sizes, act_dim, cfg.activation,
+                       output_activation="tanh", output_gain=0.01, name=name)
+
+        def critic(name):
+            return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name)
+
+        n_critics = 2 if cfg.twin_critics else 1
+        self.actor, self.actor_target = actor("actor"), actor("actor_target")
+        self.critics = [critic(f"critic_{i}") for i in range(n_critics)]
+        self.critic_targets = [critic(f"critic_{i}_target") for i in range(n_critics)]
+        soft_update(self.actor_target.variables, self.actor.variables, 1.0)
+        for target, online in zip(self.critic_targets, self.critics):
+            soft_update(target.variables, online.variables, 1.0)
+
+        self.actor_optimizer = tf.keras.optimizers.Adam(cfg.actor_lr)
+        self.critic_optimizer = tf.keras.optimizers.Adam(cfg.critic_lr)
+        # Slots created now, not inside the first trace of the step.
+        self.actor_optimizer.build(self.actor.trainable_variables)
+        self.critic_optimizer.build(self._critic_variables())
+
+        self.normalizer = ObsNormalizer(obs_dim, cfg.normalize_obs)
+        self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed)
+        self.rng = tf.random.Generator.from_seed(seed + 1)  # target policy noise
+        self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.last_actor_loss = tf.Variable(0.0, trainable=False)
+
+        obs_spec = tf.TensorSpec([None, obs_dim], tf.float32)
+        jit = cfg.jit_compile or None
+        # Concrete functions: one fixed signature, and calling them skips the per-call
+        # signature matching of a polymorphic tf.function (~1 ms a call on a 2-core CPU).
+        self.compiled = {
+            "step": tf.function(self._step, jit_compile=jit),
+            "act": tf.function(self._act),
+            "train": tf.function(self._train, jit_compile=jit)}
+        self.step = self.compiled["step"].get_concrete_function(
+            tf.TensorSpec([None, self.replay.width], tf.float32), obs_spec,
+            tf.TensorSpec([], tf.int32))
+        self.act = self.compiled["act"].get_concrete_function(obs_spec)
+        self.train = self.compiled["train"].get_concrete_function(tf.TensorSpec([], tf.int32))
+
+    def _critic_variables(self) -> list[tf.Variable]:
+        return [v for c in self.critics for v in c.trainable_variables]
+
+    @staticmethod
+    def _q(critic, obs: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        return tf.squeeze(critic(tf.concat([obs, actions], axis=1)), axis=1)
+
+    # -- losses ------------------------------------------------------------------------------
+    def td_target(self, batch: Transitions) -> tf.Tensor:
+        """r + gamma * (1 - terminated) * min_i Q_target_i(s', mu_target(s') [+ clipped noise])."""
+        with tf.name_scope("td_target"):
+            next_obs = self.normalizer(batch.next_obs)
+            next_actions = self.actor_target(next_obs)
+            if self.cfg.target_policy_noise > 0:
+                noise = self.rng.normal(tf.shape(next_actions)) * self.cfg.target_policy_noise
+                clip = self.cfg.target_noise_clip
+                next_actions = tf.clip_by_value(
+                    next_actions + tf.clip_by_value(noise, -clip, clip), -1.0, 1.0)
+            q_next = tf.reduce_min(
+                tf.stack([self._q(c, next_obs, next_actions) for c in self.critic_targets]),
+                axis=0)
+            target = batch.rewards + self.cfg.gamma * (1.0 - batch.terminated) * q_next
+            return tf.stop_gradient(target)
+
+    def critic_loss(self, batch: Transitions) -> tuple[tf.Tensor, tf.Tensor]:
+        """Sum over critics of the mean squared TD error; and the mean Q of the first critic."""
+        with tf.name_scope("critic_loss"):
+            target = self.td_target(batch)
+            obs = self.normalizer(batch.obs)
+            qs = [self._q(c, obs, batch.actions) for c in self.critics]
+            loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
+            return tf.debugging.check_numerics(loss, "qf_loss"), tf.reduce_mean(qs[0])
+
+    def actor_loss(self, obs: tf.Tensor) -> tf.Tensor:
+        """-mean Q_1(s, mu(s))."""
+        with tf.name_scope("actor_loss"):
+            obs = self.normalizer(obs)
+            loss = -tf.reduce_mean(self._q(self.critics[0], obs, self.actor(obs)))
+            return tf.debugging.check_numerics(loss, "actor_loss")
+
+    # -- updates -----------------------------------------------------------------------------
+    def update(self) -> UpdateMetrics:
+        """One full update: sample, critic step, and (every policy_delay) actor + targets."""
+        batch = self.replay.sample(self.cfg.batch_size)
+        critic_vars = self._critic_variables()
+        with tf.GradientTape() as tape:
+            qf_loss, qf_values = self.critic_loss(batch)
+        self.critic_optimizer.apply_gradients(zip(tape.gradient(qf_loss, critic_vars),
+                                                  critic_vars))
+        self.critic_updates.assign_add(1)
+        if self.critic_updates % self.cfg.policy_delay == 0:
+            actor_vars = self.actor.trainable_variables
+            with tf.GradientTape() as tape:
+                actor_loss = self.actor_loss(batch.obs)
+            self.actor_optimizer.apply_gradients(zip(tape.gradient(actor_loss, actor_vars),
+                                                     actor_vars))
+            self.last_actor_loss.assign(actor_loss)
+            soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
+            for target, online in zip(self.critic_targets, self.critics):
+                soft_update(target.variables, online.variables, self.cfg.tau)
+        return UpdateMetrics(qf_loss, qf_values, tf.identity(self.last_actor_loss))
+
+    def _train(self, num_updates: tf.Tensor) -> UpdateMetrics:
+        metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
+        for _ in tf.range(num_updates):
+            metrics = self.update()
+        return metrics
+
+    def _act(self, obs: tf.Tensor) -> tf.Tensor:
+        """Deterministic actions in [-1, 1]."""
+        return self.actor(self.normalizer(obs))
+
+    def _step(self, rows: tf.Tensor, act_obs: tf.Tensor, num_updates: tf.Tensor):
+        """Store a vector step's transitions (packed rows, see ``ReplayBuffer``), run
+        ``num_updates`` updates, and return the actions for ``act_obs``."""
+        self.replay.add_rows(rows)
+        self.normalizer.update(act_obs)
+        metrics = self._train(num_updates)
+        return self._act(act_obs), metrics
+
+
+# ---------------------------------------------------------------------------------------------
+# Exploration
+# ---------------------------------------------------------------------------------------------
+class Exploration:
+    """Gaussian or Ornstein-Uhlenbeck noise in the [-1, 1] action space, with a linearly
+    decaying std. The OU process is a discrete AR(1) whose stationary std is the scheduled
+    std, so ``std_start``/``std_end`` mean the same for both types."""
+
+    def __init__(self, cfg, num_envs: int, act_dim: int, rng: np.random.Generator):
+        self.cfg, self.rng = cfg, rng
+        self.state = np.zeros((num_envs, act_dim))
+
+    def std(self, env_steps: int) -> float:
+        c = self.cfg
+        if c.decay_env_steps <= 0:
+            return c.std_start
+        frac = min(1.0, env_steps / c.decay_env_steps)
+        return c.std_start + frac * (c.std_end - c.std_start)
+
+    def __call__(self, env_steps: int) -> np.ndarray:
+        std = self.std(env_steps)
+        white = self.rng.standard_normal(self.state.shape)
+        if self.cfg.type == "gaussian":
+            return std * white
+        keep = 1.0 - self.cfg.ou_theta
+        self.state = keep * self.state + np.sqrt(1.0 - keep ** 2) * white
+        return std * self.state
+
+    def reset(self, done: np.ndarray) -> None:
+        self.state[done] = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Trainer
+# ---------------------------------------------------------------------------------------------
+class DDPGTrainer(Trainer):
+    """One vector env step per iteration, one compiled call per step."""
+
+    def __init__(self, cfg: Config, spec: EnvSpec, run_dir):
+        self.algo: DDPGConfig = cfg.algo
+        check_fits(self.algo.buffer_size, spec.obs_dim, spec.num_actions, spec.id)
+        super().__init__(cfg, spec, run_dir)
+        self.agent = DDPGAgent(spec, self.algo, cfg.seed)
+        self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng)
+        self.low, self.high = spec.action_low, spec.action_high
+        self.policy_out = self.agent.act(tf.constant(self.obs, tf.float32)).numpy()
+        self.owed_updates = 0.0
+        self.next_log = LOG_EVERY_ENV_STEPS
+
+    def to_env(self, actions: np.ndarray) -> np.ndarray:
+        """[-1, 1] -> [low, high], affinely per dimension."""
+        return self.low + (actions + 1.0) * 0.5 * (self.high - self.low)
+
+    def iteration(self) -> int:
+        n = self.cfg.num_envs
+        steps_after = self.env_steps + n
+        if self.env_steps < self.algo.learning_starts:
+            actions = self.rng.uniform(-1.0, 1.0, self.policy_out.shape)
+        else:
+            actions = np.clip(self.policy_out + self.noise(self.env_steps), -1.0, 1.0)
+        actions = actions.astype(np.float32)
+        next_obs, rewards, terminated, truncated, infos = self.envs.step(self.to_env(actions))
+        done = terminated | truncated
+        self.record_episodes(infos, steps_after)
+        self.noise.reset(done)
+
+        num_updates = 0
+        if steps_after >= self.algo.learning_starts:
+            self.owed_updates += n * self.algo.updates_per_step
+            if self.owed_updates >= self.algo.updates_per_call:
+                num_updates = int(self.owed_updates)
+                self.owed_updates -= num_updates
+        rows = np.concatenate([self.obs, actions, rewards[:, None],
+                               final_observations(next_obs, infos, done),
+                               terminated[:, None]], axis=1, dtype=np.float32)
+        policy_out, metrics = self.agent.step(tf.constant(rows), tf.constant(next_obs, tf.float32),
+                                              tf.constant(num_updates, tf.int32))
+        self.policy_out = policy_out.numpy()
+        self.obs = next_obs
+        self.updates += num_updates
+        if num_updates and steps_after >= self.next_log:
+            self.next_log = steps_after + LOG_EVERY_ENV_STEPS
+            self.tb.scalars(steps_after, {
+                "losses/qf_loss": metrics.qf_loss, "losses/qf_values": metrics.qf_values,
+                "losses/actor_loss": metrics.actor_loss,
+                "charts/exploration_noise": self.noise.std(self.env_steps)})
+        return n
+
+    def act_greedy(self, obs: np.ndarray) -> np.ndarray:
+        return self.to_env(self.agent.act(tf.constant(obs, tf.float32)).numpy())

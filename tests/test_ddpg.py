@@ -1,0 +1,216 @@
+"""DDPG/TD3 math on hand-computed values, the replay ring buffer, and short real runs."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import compose, read_scalars, train_in_process
+from rl_runner.algos.ddpg import DDPGAgent, DDPGTrainer, Exploration, soft_update
+from rl_runner.config import ConfigError, DDPGConfig, NoiseConfig
+from rl_runner.envs import EnvSpec
+from rl_runner.replay import ReplayBuffer, Transitions, check_fits
+from rl_runner.train import prepare
+
+SPEC = EnvSpec("test", 3, False, 2, -np.ones(2, np.float32), np.ones(2, np.float32), None, None)
+
+
+def constant(model, value: float) -> None:
+    """Make a network output `value` for every input (zero kernels, last bias = value)."""
+    weights = [np.zeros_like(w) for w in model.get_weights()]
+    weights[-1][:] = value
+    model.set_weights(weights)
+
+
+def batch(rewards, terminated, n_obs=3, n_act=2) -> Transitions:
+    b = len(rewards)
+    return Transitions(tf.ones([b, n_obs]), tf.zeros([b, n_act]),
+                       tf.constant(rewards, tf.float32), tf.ones([b, n_obs]),
+                       tf.constant(terminated, tf.float32))
+
+
+def agent(**overrides) -> DDPGAgent:
+    return DDPGAgent(SPEC, DDPGConfig(hidden_sizes=[8], buffer_size=64, batch_size=4,
+                                      **overrides), seed=0)
+
+
+def test_critic_loss_by_hand_bootstraps_through_truncation_only():
+    a = agent(gamma=0.9)
+    constant(a.critics[0], 2.0)
+    constant(a.critic_targets[0], 5.0)
+    # targets: 1 + 0.9 * 5 = 5.5 (not terminated: truncation still bootstraps), and 1 (terminal)
+    target = a.td_target(batch([1.0, 1.0], [0.0, 1.0]))
+    np.testing.assert_allclose(target, [5.5, 1.0], rtol=1e-6)
+    loss, q = a.critic_loss(batch([1.0, 1.0], [0.0, 1.0]))
+    np.testing.assert_allclose(loss, ((2 - 5.5) ** 2 + (2 - 1) ** 2) / 2, rtol=1e-6)
+    np.testing.assert_allclose(q, 2.0, rtol=1e-6)
+
+
+def test_twin_critics_bootstrap_from_the_minimum_and_sum_losses():
+    a = agent(gamma=0.5, twin_critics=True)
+    constant(a.critics[0], 1.0)
+    constant(a.critics[1], 3.0)
+    constant(a.critic_targets[0], 4.0)
+    constant(a.critic_targets[1], -2.0)
+    b = batch([1.0], [0.0])
+    np.testing.assert_allclose(a.td_target(b), [1 + 0.5 * -2.0])  # min(4, -2)
+    loss, _ = a.critic_loss(b)
+    np.testing.assert_allclose(loss, (1 - 0.0) ** 2 + (3 - 0.0) ** 2, rtol=1e-6)
+
+
+def test_target_policy_noise_is_clipped_and_actions_stay_in_bounds():
+    a = agent(target_policy_noise=10.0, target_noise_clip=0.3)
+    weights = [np.zeros_like(w) for w in a.actor_target.get_weights()]
+    weights[-1][:] = np.arctanh(0.9)  # target action 0.9 in both dims
+    a.actor_target.set_weights(weights)
+    captured = []
+    original = a._q
+
+    def spy(critic, obs, actions):
+        captured.append(actions)
+        return original(critic, obs, actions)
+
+    a._q = spy
+    a.td_target(batch([0.0] * 256, [0.0] * 256))
+    actions = captured[0].numpy()
+    assert actions.min() >= 0.9 - 0.3 - 1e-6 and actions.max() <= 1.0
+    assert np.isclose(actions, 1.0).any() and np.isclose(actions, 0.6).any()
+
+
+def test_actor_loss_by_hand():
+    a = agent()
+    constant(a.critics[0], 7.0)
+    np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -7.0, rtol=1e-6)
+
+
+def test_soft_update_matches_numpy():
+    rng = np.random.default_rng(0)
+    target = [tf.Variable(rng.normal(size=(3, 2)).astype(np.float32))]
+    online = [tf.Variable(rng.normal(size=(3, 2)).astype(np.float32))]
+    expected = 0.1 * online[0].numpy() + 0.9 * target[0].numpy()
+    soft_update(target, online, 0.1)
+    np.testing.assert_allclose(target[0], expected, rtol=1e-6)
+
+
+def test_policy_delay_updates_actor_and_targets_every_n_critic_updates():
+    a = agent(policy_delay=3, tau=0.5)
+    a.replay.add(batch([1.0] * 8, [0.0] * 8))
+    actor_before = [w.copy() for w in a.actor.get_weights()]
+    target_before = [w.copy() for w in a.critic_targets[0].get_weights()]
+    a.train(tf.constant(2))
+    assert all(np.array_equal(x, y) for x, y in zip(actor_before, a.actor.get_weights()))
+    assert all(np.array_equal(x, y) for x, y in zip(target_before,
+                                                    a.critic_targets[0].get_weights()))
+    a.train(tf.constant(1))  # third critic update: actor and targets move
+    assert not all(np.array_equal(x, y) for x, y in zip(actor_before, a.actor.get_weights()))
+    assert not all(np.array_equal(x, y) for x, y in zip(target_before,
+                                                        a.critic_targets[0].get_weights()))
+
+
+def test_replay_wraps_around_and_samples_only_filled_slots():
+    buf = ReplayBuffer(capacity=5, obs_dim=1, act_dim=1, seed=0)
+
+    def add(values):
+        v = tf.constant(values, tf.float32)
+        buf.add(Transitions(v[:, None], v[:, None], v, v[:, None], tf.zeros_like(v)))
+
+    add([1.0, 2.0])
+    sampled = buf.sample(200).rewards.numpy()
+    assert set(sampled) == {1.0, 2.0}  # never the empty slots (zeros)
+    add([3.0, 4.0, 5.0, 6.0])            # 6 overwrites slot 0 (value 1)
+    assert int(buf.ptr) == 1 and int(buf.size) == 5
+    np.testing.assert_array_equal(buf.contents().rewards.numpy(), [6, 2, 3, 4, 5])
+    assert set(buf.sample(500).rewards.numpy()) == {2.0, 3.0, 4.0, 5.0, 6.0}
+
+
+def test_buffer_too_big_for_memory_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"algo.buffer_size=1000000000 needs 204.9 GiB for "
+                                          r"Pusher-v5 transitions but only 16.0 GiB"):
+        check_fits(1_000_000_000, 23, 7, "Pusher-v5", available=16 * 2**30)
+    check_fits(1_000_000, 23, 7, "Pusher-v5", available=16 * 2**30)
+
+
+def test_exploration_schedules_and_ou_stationary_std():
+    cfg = NoiseConfig(type="gaussian", std_start=0.3, std_end=0.1, decay_env_steps=100)
+    noise = Exploration(cfg, 1, 2, np.random.default_rng(0))
+    assert [noise.std(s) for s in (0, 50, 100, 1000)] == pytest.approx([0.3, 0.2, 0.1, 0.1])
+    ou = Exploration(NoiseConfig(type="ou", std_start=0.2), 1, 1, np.random.default_rng(0))
+    xs = np.array([ou(0)[0, 0] for _ in range(20000)])
+    assert xs.std() == pytest.approx(0.2, rel=0.1)
+    assert np.corrcoef(xs[:-1], xs[1:])[0, 1] == pytest.approx(0.85, abs=0.03)
+
+
+def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
+    typed, spec = prepare(compose(["algo=ddpg", "env=gym", "env.id=MountainCarContinuous-v0",
+                                   "algo.buffer_size=1000", "progress=false"]))
+    spec = spec._replace(action_low=np.array([0.0], np.float32),
+                         action_high=np.array([4.0], np.float32))
+    trainer = DDPGTrainer(typed, spec, tmp_path)
+    np.testing.assert_allclose(trainer.to_env(np.array([[-1.0], [0.0], [1.0]])),
+                               [[0.0], [2.0], [4.0]])
+    trainer.close()
+
+
+def test_fused_step_does_not_retrace(tmp_path):
+    typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
+                                   "algo.learning_starts=20", "algo.batch_size=16",
+                                   "algo.hidden_sizes=[32,32]", "num_envs=2", "progress=false"]))
+    trainer = DDPGTrainer(typed, spec, tmp_path)
+    for _ in range(40):  # random phase (0 updates), then 2 updates per call
+        trainer.env_steps += trainer.iteration()
+    assert trainer.updates == 2 * (40 - 10 + 1)
+    trainer.act_greedy(np.zeros((5, spec.obs_dim)))  # another batch size
+    assert {name: fn.experimental_get_tracing_count()
+            for name, fn in trainer.agent.compiled.items()} == {"step": 1, "act": 1, "train": 1}
+    trainer.close()
+
+
+@pytest.mark.slow
+def test_short_pusher_v5_run_writes_eval_points_and_losses(tmp_path):
+    metrics = train_in_process(["algo=ddpg", "env=pusher", "total_env_steps=1200",
+                                "algo.learning_starts=200", "algo.buffer_size=5000",
+                                "algo.batch_size=64", "algo.hidden_sizes=[64,64]",
+                                "eval.every_env_steps=600", "eval.episodes=2",
+                                "preset=td3_pusher"], tmp_path)
+    scalars = read_scalars(tmp_path)
+    assert [s for s, _ in scalars["eval/episodic_return"]] == [600, 1200]
+    assert all(-1000 < v < 0 for _, v in scalars["eval/episodic_return"])
+    for tag in ("losses/qf_loss", "losses/qf_values", "losses/actor_loss",
+                "charts/exploration_noise", "charts/episodic_return"):
+        assert scalars[tag] and all(math.isfinite(v) for _, v in scalars[tag]), tag
+    assert metrics.updates == 1200 - 200 + 1 and metrics.episodes == 12
+
+
+def test_ddpg_on_cartpole_stops_before_building_anything():
+    with pytest.raises(ConfigError, match="ddpg needs a continuous \\(Box\\) action space; "
+                                          "CartPole-v1 has Discrete\\(2\\) - use algo=reinforce"):
+        prepare(compose(["algo=ddpg", "env=cartpole"]))
+
+
+def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
+    import mujoco
+
+    if int(mujoco.__version__.split(".")[0]) < 3:
+        pytest.skip("legacy mujoco installed: Pusher-v4 works here (test_legacy_mujoco.py)")
+    with pytest.raises(ConfigError) as err:
+        prepare(compose(["algo=ddpg", "env=pusher_v4"]))
+    assert str(err.value) == (
+        f"env.id='Pusher-v4' needs mujoco<3 (installed: mujoco {mujoco.__version__}): pip "
+        "install -e '.[legacy-mujoco]' in its own venv, or use env=pusher (Pusher-v5)")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("algo.tau=0", "algo.tau=0 is out of range: must be > 0 and <= 1"),
+    ("algo.batch_size=0", "algo.batch_size=0 is out of range: must be >= 1"),
+    ("algo.buffer_size=100", "algo.buffer_size=100 is out of range: must be >= "
+                             "algo.batch_size=256"),
+    ("algo.noise.type=pink", "algo.noise.type='pink' is not allowed"),
+    ("algo.policy_delay=0", "algo.policy_delay=0 is out of range: must be >= 1"),
+    ("algo.updates_per_step=0", "algo.updates_per_step=0 is out of range: must be > 0"),
+])
+def test_ddpg_ranges(override, message):
+    with pytest.raises(ConfigError) as err:
+        prepare(compose(["algo=ddpg", "env=pusher", override]))
+    assert message in str(err.value)
