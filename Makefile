@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LEGACY_VENV ?= .venv-legacy-mujoco
+LEGACY_STAMP := $(LEGACY_VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint tensorboard bench bench-learning clean
+.PHONY: help install train test test-full lint tensorboard bench bench-learning clean \
+        install-legacy-mujoco test-legacy-mujoco
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -20,6 +23,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev tools
+
+$(LEGACY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LEGACY_VENV)/bin/python -m pip install --quiet -e '.[dev,legacy-mujoco]'
+	touch $(LEGACY_STAMP)
+
+install-legacy-mujoco: $(LEGACY_STAMP) ## a second venv (.venv-legacy-mujoco) with mujoco<3, for env=pusher_v4
+
+test-legacy-mujoco: $(LEGACY_STAMP) ## the Pusher-v4 tests, in .venv-legacy-mujoco
+	$(LEGACY_VENV)/bin/python -m pytest -q -m legacy_mujoco
 
 train: $(STAMP) ## train the default (REINFORCE on CartPole-v1); extra overrides: make train ARGS="seed=1"
 	$(PY) -m rl_runner.train $(ARGS)
@@ -40,6 +54,9 @@ tensorboard: $(STAMP) ## TensorBoard over outputs/, on localhost only
 bench: $(STAMP) ## run benchmarks/ and write benchmarks/RESULTS.md (takes minutes; run on an idle machine)
 	$(PY) -m benchmarks.run $(ARGS)
 
+bench-learning: $(STAMP) ## DDPG/TD3 on Pusher-v5 to 300k env steps, 2 runs at a time (hours on a CPU)
+	$(PY) -m benchmarks.bench_ddpg_learning $(ARGS)
+
 clean: ## remove outputs/, caches and the venv
-	rm -rf outputs multirun .pytest_cache build *.egg-info $(VENV)
+	rm -rf outputs multirun .pytest_cache build *.egg-info $(VENV) $(LEGACY_VENV)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -14,7 +14,7 @@ import importlib
 
 from benchmarks.common import FRAGMENTS, HERE
 
-GROUPS = {"reinforce": "benchmarks.bench_reinforce"}
+GROUPS = {"reinforce": "benchmarks.bench_reinforce", "ddpg": "benchmarks.bench_ddpg"}
 
 
 def main() -> None:

@@ -107,18 +107,73 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
         env.close()
 
 
-def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int) -> gym.vector.VectorEnv:
-    """A seeded SyncVectorEnv (SAME_STEP autoreset) with episode statistics.
+class SeedEachEpisode(gym.Wrapper):
+    """Reset every episode from its own seed, derived from (base seed, episode index).
 
-    Returns the env already reset; its first observations are in ``env.first_obs``.
+    A sub-env's state is then a function of where it is, (episode index, actions taken since
+    the reset): a run can be resumed exactly by replaying those actions, with no simulator
+    state saved and nothing unpickled. Autoresets inside the vector env go through here too.
     """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.base_seed = 0
+        self.episode = -1
+
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:
+            self.base_seed, self.episode = int(seed), -1
+        self.episode += 1
+        episode_seed = np.random.SeedSequence([self.base_seed, self.episode]).generate_state(1)
+        return self.env.reset(seed=int(episode_seed[0]), options=options)
+
+
+def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+    """A seeded SyncVectorEnv (SAME_STEP autoreset) with episode statistics; each sub-env
+    seeds each of its episodes (``SeedEachEpisode``). Reset it with ``seed`` to start."""
     vec = gym.vector.SyncVectorEnv(
-        [lambda: make_env(cfg) for _ in range(num_envs)],
+        [lambda: SeedEachEpisode(make_env(cfg)) for _ in range(num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     vec = gym.wrappers.vector.RecordEpisodeStatistics(vec)
     vec.action_space.seed(seed)
     return vec
+
+
+class EnvPosition(NamedTuple):
+    """Where one sub-env is: enough to rebuild its state exactly (see SeedEachEpisode)."""
+
+    base_seed: int
+    episode: int
+    actions: list  # env actions taken since the episode's reset
+
+
+def positions(vec, actions: list[list]) -> list[EnvPosition]:
+    """The position of every sub-env of a ``make_vector_env`` env."""
+    return [EnvPosition(sub.base_seed, sub.episode, [np.asarray(a).tolist() for a in acts])
+            for sub, acts in zip(vec.unwrapped.envs, actions)]
+
+
+def restore_positions(vec, saved: list[EnvPosition]) -> np.ndarray:
+    """Put every sub-env back where it was: reset into the saved episode, replay its actions.
+    Restores the episode-statistics accumulators too; returns the current observations."""
+    stats = vec  # the RecordEpisodeStatistics wrapper around the SyncVectorEnv
+    observations = []
+    for i, (sub, pos) in enumerate(zip(vec.unwrapped.envs, saved)):
+        sub.base_seed, sub.episode = pos.base_seed, pos.episode - 1
+        obs, _ = sub.reset()
+        total = 0.0
+        for action in pos.actions:
+            action = np.asarray(action, dtype=sub.action_space.dtype)
+            obs, reward, terminated, truncated, _ = sub.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                raise RuntimeError(f"replaying sub-env {i}: the episode ended early; the env is "
+                                   "not deterministic given its seed and actions")
+        stats.episode_returns[i] = total
+        stats.episode_lengths[i] = len(pos.actions)
+        observations.append(obs)
+    return np.stack(observations)
 
 
 def final_observations(next_obs: np.ndarray, infos: dict, done: np.ndarray) -> np.ndarray:
