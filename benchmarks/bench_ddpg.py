@@ -108,7 +108,7 @@ def notebook_ddpg(batch_size: int, steps: int) -> float:
     ptr = n = 0
     s, _ = env.reset(seed=0)
     t0, timed = None, 0
-    for step in range(batch_size + steps):
+    for _ in range(batch_size + steps):
         if n >= batch_size and t0 is None:
             t0 = time.perf_counter()
         a = actor(s[None]).numpy()[0] + np.random.normal(0, 0.3, size=ad)
@@ -133,8 +133,9 @@ def main() -> None:
                              ("no XLA", ["algo.jit_compile=false"])):
         updates, steps = roof(overrides)
         ratios[label] = median(steps) / median(updates)
+        runs = ", ".join(f"{u:.0f}/{s:.0f}" for u, s in zip(updates, steps))
         rows.append(f"| {label} | {median(updates):.1f} | {median(steps):.1f} | "
-                    f"{ratios[label]:.2f} | {', '.join(f'{u:.0f}/{s:.0f}' for u, s in zip(updates, steps))} |")
+                    f"{ratios[label]:.2f} | {runs} |")
     write_fragment("ddpg_1_roof", "\n".join([
         "### DDPG training loop vs the fused update's roof (Pusher-v5, batch 256, UTD 1)",
         "",
@@ -143,7 +144,7 @@ def main() -> None:
         f"one compiled store+update+act call), alternating {REPEATS} times for {SECONDS} s each; "
         "256-256 actor and critic, default TensorFlow threads.",
         "",
-        "| step function | isolated updates/s | loop env steps/s | loop / roof | runs (upd/steps) |",
+        "| step function | isolated updates/s | loop env steps/s | loop / roof | runs (upd/env) |",
         "|---|---|---|---|---|",
         *rows,
         "",

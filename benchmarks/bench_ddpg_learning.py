@@ -47,8 +47,7 @@ def launch(names: list[str], parallel: int) -> None:
 
 
 def eval_curve(run_dir: Path) -> list[tuple[int, float]]:
-    from tensorboard.backend.event_processing.event_accumulator import (
-        TENSORS, EventAccumulator)
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
     from tensorboard.util import tensor_util
 
     acc = EventAccumulator(str(run_dir), size_guidance={TENSORS: 0})
@@ -102,7 +101,7 @@ def report() -> None:
         *rows,
         "",
         f"**Median DDPG eval at 300k: "
-        f"{'%.1f' % median(ddpg_300) if ddpg_300 else 'not reached'}** (target >= -25; "
+        f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M).",
     ]))
 

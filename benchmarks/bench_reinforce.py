@@ -146,10 +146,10 @@ def acting_cost(repeats: int = 2000) -> list[str]:
     """Per-vector-step policy cost: numpy copy vs one compiled tf.function call."""
     import tensorflow as tf
 
+    from rl_runner.algos.reinforce import Policy
     from rl_runner.config import ReinforceConfig
     from rl_runner.envs import EnvSpec
     from rl_runner.networks import NumpyMLP
-    from rl_runner.algos.reinforce import Policy
 
     spec = EnvSpec("CartPole-v1", 4, True, 2, np.empty(0), np.empty(0), 475.0, 500)
     policy = Policy(spec, ReinforceConfig(hidden_sizes=[64, 64]))

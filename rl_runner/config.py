@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 MISSING = "???"  # omegaconf's marker for a value that must be set
 
@@ -107,7 +107,7 @@ class EnvConfig:
 
     id: str = knob(MISSING, "gymnasium id, e.g. CartPole-v1, Pusher-v5")
     kwargs: dict[str, Any] = knob({}, "keyword arguments for gymnasium.make")
-    max_episode_steps: Optional[int] = knob(None, "override the time limit; null keeps the "
+    max_episode_steps: int | None = knob(None, "override the time limit; null keeps the "
                                             "env's own", ge=1)
 
 
@@ -120,6 +120,19 @@ class EvalConfig:
 
 
 @dataclass
+class CheckpointConfig:
+    """Checkpoints for resume, and the best policy for rl-eval."""
+
+    every_env_steps: int = knob(10_000, "write a checkpoint every N env steps, and at the end",
+                                ge=1)
+    keep: int = knob(3, "full checkpoints kept (the best policy is kept besides)", ge=1)
+    replay: bool = knob(True, "include the replay buffer (DDPG) when it fits replay_max_mb; "
+                        "without it a resumed run starts with an empty buffer")
+    replay_max_mb: int = knob(2048, "largest replay buffer (MiB) written into a checkpoint",
+                              ge=0)
+
+
+@dataclass
 class Config:
     """The whole run: algorithm, environment and run-level keys."""
 
@@ -128,10 +141,13 @@ class Config:
     seed: int = knob(0, "seeds numpy, TensorFlow, the envs and their action spaces", ge=0)
     total_env_steps: int = knob(200_000, "training budget in environment steps", ge=1)
     num_envs: int = knob(1, "parallel environments in the training vector env", ge=1)
-    stop_at_return: Optional[float] = knob(None, "stop once the eval mean reaches this; null: "
+    stop_at_return: float | None = knob(None, "stop once the eval mean reaches this; null: "
                                            "the env's reward_threshold (none: never stop)")
     early_stop: bool = knob(True, "stop at stop_at_return; false trains the whole budget")
     eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    resume: str | None = knob(None, "run dir to continue (rl-train resume=<run_dir>); "
+                                 "its saved config is used")
     progress: bool = knob(True, "show a progress bar")
     device: str = knob("auto", "auto: GPU when TensorFlow sees one; cpu forces the CPU",
                        choices=["auto", "cpu", "gpu"])
@@ -201,3 +217,24 @@ def validate(obj: Any, prefix: str = "") -> None:
     if isinstance(obj, DDPGConfig) and obj.buffer_size < obj.batch_size:
         raise ConfigError(f"{prefix}buffer_size={obj.buffer_size} is out of range: must be >= "
                           f"{prefix}batch_size={obj.batch_size}")
+
+
+def load_run_config(run_dir) -> Config:
+    """The typed config a run was started with (``<run_dir>/.hydra/config.yaml``), read with
+    OmegaConf (plain YAML, nothing executed) and checked like a fresh one."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    path = Path(run_dir) / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run dir: {path} does not exist")
+    loaded = OmegaConf.load(path)
+    name = OmegaConf.select(loaded, "algo.name")
+    if name not in ALGO_SCHEMAS:
+        raise ConfigError(f"{path}: algo.name={name!r} is not one of {', '.join(ALGO_SCHEMAS)}")
+    schema = OmegaConf.structured(Config)
+    schema.algo = OmegaConf.structured(ALGO_SCHEMAS[name])
+    typed = OmegaConf.to_object(OmegaConf.merge(schema, loaded))
+    validate(typed)
+    return typed

@@ -17,6 +17,7 @@ from rl_runner.config import ConfigError  # noqa: E402
 
 def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
     """Configure TensorFlow for one run; returns the device name used ('GPU:0' or 'CPU:0')."""
+    tf.get_logger().setLevel("ERROR")  # not "Assets written to ..." in every job log
     gpus = tf.config.list_physical_devices("GPU")
     if device == "cpu":
         tf.config.set_visible_devices([], "GPU")

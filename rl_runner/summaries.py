@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
-from tensorboard.plugins.hparams import api as hp
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
@@ -72,8 +71,21 @@ class Summaries:
                 self._described.add(tag)
         self._add(step, summary)
 
+    def images(self, step: int, images: dict[str, np.ndarray]) -> None:
+        """RGB frames (H, W, 3 uint8) as PNG image summaries."""
+        import imageio.v3 as iio
+
+        summary = Summary()
+        for tag, frame in images.items():
+            summary.value.add(tag=tag, image=Summary.Image(
+                height=frame.shape[0], width=frame.shape[1], colorspace=3,
+                encoded_image_string=iio.imwrite("<bytes>", frame, extension=".png")))
+        self._add(step, summary)
+
     def hparams(self, hparams: dict[str, Any], run_name: str) -> None:
         """Record the run's hyperparameters; its metrics are the eval tags' last values."""
+        from tensorboard.plugins.hparams import api as hp  # imports TensorFlow: lazily
+
         self._add(0, hp.hparams_config_pb(
             hparams=[hp.HParam(k) for k in sorted(hparams)],
             metrics=[hp.Metric(EVAL_RETURN, display_name="final eval return"),
@@ -86,3 +98,34 @@ class Summaries:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def trim_events(log_dir: str | Path, step: int) -> int:
+    """Remove the events after ``step`` from a run's event files, so that a run resumed from
+    its checkpoint at ``step`` goes on with no duplicated steps (a run killed hard may have
+    logged past its last checkpoint). Each file is rewritten to a temporary name and then
+    atomically replaces the original. Returns the number of events removed.
+
+    TensorBoard's SessionLog.START purge would hide them too, but only its legacy loader
+    honours it for scalars written as tensors.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import (
+        RawEventFileLoader,
+    )
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    removed = 0
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        records = list(RawEventFileLoader(str(path)).Load())
+        keep = [r for r in records if Event.FromString(r).step <= step]
+        if len(keep) == len(records):
+            continue
+        tmp = path.with_name(path.name + ".trim")
+        with open(tmp, "wb") as f:
+            writer = RecordWriter(f)
+            for record in keep:
+                writer.write(record)
+            writer.flush()
+        tmp.replace(path)
+        removed += len(records) - len(keep)
+    return removed

@@ -19,9 +19,19 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from omegaconf.errors import MissingMandatoryValue  # noqa: E402
 
-from rl_runner.config import Config, ConfigError, register_configs, validate  # noqa: E402
+from rl_runner.config import (  # noqa: E402
+    Config,
+    ConfigError,
+    load_run_config,
+    register_configs,
+    validate,
+)
+from rl_runner.errors import RunStopped  # noqa: E402
 
 register_configs()
+
+# Keys a resumed run may change: they do not affect what it computes.
+RESUME_RUNTIME_KEYS = ("progress", "device", "threads")
 
 
 def prepare(cfg: DictConfig):
@@ -37,32 +47,75 @@ def prepare(cfg: DictConfig):
     return typed, describe(typed.env, typed.algo.name)
 
 
+def check_resumable(run_dir: str) -> None:
+    """Cheap checks of a run dir to resume, before Hydra touches it (no TensorFlow)."""
+    from pathlib import Path
+
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ConfigError(f"resume={run_dir}: no such directory")
+    if not (path / ".hydra" / "config.yaml").is_file():
+        raise ConfigError(f"resume={run_dir}: not a run dir (no .hydra/config.yaml)")
+    if (path / "metrics.json").is_file():
+        raise ConfigError(f"resume={run_dir}: the run already finished (metrics.json); start "
+                          "a new run, e.g. with a larger total_env_steps")
+    if not (path / "checkpoints" / "checkpoint").is_file():
+        raise ConfigError(f"resume={run_dir}: no checkpoint to resume from (checkpoints/ "
+                          "is missing or empty)")
+
+
+def prepare_resume(cfg: DictConfig):
+    """The saved config of the run to resume (runtime keys from the command line) and its
+    env description."""
+    from rl_runner.envs import describe
+
+    check_resumable(cfg.resume)
+    typed = load_run_config(cfg.resume)
+    for key in RESUME_RUNTIME_KEYS:
+        setattr(typed, key, cfg[key])
+    typed.resume = cfg.resume
+    return typed, describe(typed.env, typed.algo.name)
+
+
 def run(typed: Config, spec, run_dir: str):
-    """Build the trainer and train; returns RunMetrics."""
+    """Build the trainer, resume it if asked, and train; returns RunMetrics."""
     from rl_runner import device
     from rl_runner.algos import trainer_class
 
     used = device.setup(typed.device, typed.threads, typed.seed, typed.deterministic)
     trainer = trainer_class(typed.algo.name)(typed, spec, run_dir)
-    print(f"rl-train: {typed.algo.name} on {spec.id} ({used}), run dir: {run_dir}",
-          file=sys.stderr)
     try:
+        if typed.resume:
+            path = trainer.resume()
+            print(f"rl-train: resuming {run_dir} from {os.path.basename(path)} at env step "
+                  f"{trainer.env_steps} ({used})", file=sys.stderr)
+        else:
+            print(f"rl-train: {typed.algo.name} on {spec.id} ({used}), run dir: {run_dir}",
+                  file=sys.stderr)
         return trainer.train()
     finally:
         trainer.close()
+
+
+def _fail(message: str, code: int, kind: str = "error") -> None:
+    """One line to stderr and exit; in a multirun, raise so the launcher records the job as
+    failed and the other jobs go on."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise RuntimeError(message)
+    print(f"rl-train: {kind}: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     run_dir = HydraConfig.get().runtime.output_dir
     try:
-        typed, spec = prepare(cfg)
+        typed, spec = prepare_resume(cfg) if cfg.resume else prepare(cfg)
+        metrics = run(typed, spec, typed.resume or run_dir)
     except ConfigError as exc:
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise  # the launcher records this job as failed; the others go on
-        print(f"rl-train: error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    metrics = run(typed, spec, run_dir)
+        return _fail(str(exc), 2)
+    except RunStopped as exc:
+        return _fail(str(exc), exc.exit_code, kind="stopped")
     print(f"rl-train: final eval return {metrics.final_eval_return:.2f} "
           f"± {metrics.final_eval_return_std:.2f} after {metrics.env_steps} env steps"
           + (f" (solved at {metrics.env_steps_to_solve})" if metrics.solved else "")
@@ -72,6 +125,28 @@ def main(cfg: DictConfig) -> float:
     return metrics.final_eval_return
 
 
+def resume_arguments(argv: list[str]) -> list[str]:
+    """``resume=<run_dir>``: check the dir before Hydra creates or writes anything, and run
+    in it without rewriting its saved config. Other overrides are refused, except the runtime
+    keys; returns the arguments to hand to Hydra."""
+    resume = [a for a in argv if a.startswith("resume=")]
+    if not resume or "-m" in argv or "--multirun" in argv:
+        return argv
+    run_dir = resume[0].split("=", 1)[1]
+    others = [a for a in argv if not a.startswith(("resume=", "hydra.", "-"))
+              and a.split("=", 1)[0].lstrip("+~") not in RESUME_RUNTIME_KEYS]
+    try:
+        if others:
+            raise ConfigError(f"resume={run_dir} continues the run with its saved config; "
+                              f"drop {' '.join(others)} (only {', '.join(RESUME_RUNTIME_KEYS)} "
+                              "may change)")
+        check_resumable(run_dir)
+    except ConfigError as exc:
+        print(f"rl-train: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
+
+
 def cli() -> None:
     """Console script ``rl-train``: runs this file as ``__main__``, as ``python -m`` does, so that
     Hydra resolves ``config_path="../conf"`` next to the file rather than as a Python package."""
@@ -79,4 +154,5 @@ def cli() -> None:
 
 
 if __name__ == "__main__":
+    sys.argv[1:] = resume_arguments(sys.argv[1:])
     main()

@@ -34,7 +34,8 @@ def pytest_collection_modifyitems(config, items):
 
 def compose(overrides: list[str] | None = None):
     """The DictConfig `rl-train <overrides>` would see."""
-    from hydra import compose as hydra_compose, initialize_config_dir
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
 
     import rl_runner.train  # noqa: F401  (registers the schemas)
 
@@ -44,10 +45,26 @@ def compose(overrides: list[str] | None = None):
 
 def train_in_process(overrides: list[str], run_dir: Path):
     """Run a real training in this process, as rl-train would; returns RunMetrics."""
+    from omegaconf import OmegaConf
+
     from rl_runner.train import prepare, run
 
-    typed, spec = prepare(compose(["progress=false", *overrides]))
+    cfg = compose(["progress=false", *overrides])
+    (Path(run_dir) / ".hydra").mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, Path(run_dir) / ".hydra" / "config.yaml")  # as Hydra writes it
+    typed, spec = prepare(cfg)
     return run(typed, spec, str(run_dir))
+
+
+def make_trainer(overrides: list[str], run_dir: Path):
+    """The trainer `rl-train <overrides>` would build (TensorFlow set up), not yet trained."""
+    from rl_runner import device
+    from rl_runner.algos import trainer_class
+    from rl_runner.train import prepare
+
+    typed, spec = prepare(compose(["progress=false", *overrides]))
+    device.setup(typed.device, typed.threads, typed.seed, typed.deterministic)
+    return trainer_class(typed.algo.name)(typed, spec, run_dir)
 
 
 def rl_train(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -60,8 +77,7 @@ def rl_train(*args: str, cwd: Path, timeout: float = 300) -> subprocess.Complete
 def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
     """Every scalar in a run dir's event files, {tag: [(step, value), ...]}, read back with
     TensorBoard's own EventAccumulator."""
-    from tensorboard.backend.event_processing.event_accumulator import (
-        EventAccumulator, TENSORS)
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
     acc = EventAccumulator(str(run_dir), size_guidance={TENSORS: 0})
     acc.Reload()

@@ -1,26 +1,44 @@
 """The training loop, once for every algorithm (the math lives in the subclasses).
 
-A trainer subclass implements ``iteration`` (collect some env steps, update, return how many
-env steps it took) and ``act_greedy`` (the deterministic policy for evaluation). This class
-owns everything else: the env-step budget, evaluation schedule, early stopping, TensorBoard,
-the progress bar and ``metrics.json``.
+A trainer subclass sets ``self.policy`` (a ``tf.Module`` with ``greedy(obs)``: the best policy
+and the exported SavedModel) and implements ``iteration`` (collect some env steps, update,
+return how many env steps it took), ``act_greedy`` (the deterministic policy for evaluation),
+and what else a checkpoint holds (``checkpoint_parts``, ``extra_state``). This class owns the rest:
+the env-step budget, evaluation schedule, early stopping, TensorBoard, the progress bar,
+checkpoints and exact resume, Ctrl-C/SIGTERM, NaN stops, ``metrics.json`` and the exported
+SavedModel.
 """
 from __future__ import annotations
 
 import json
+import re
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
 
 from rl_runner import summaries
+from rl_runner.checkpoint import JsonState, RunCheckpoints, export_policy
 from rl_runner.config import Config
-from rl_runner.envs import EnvSpec, make_vector_env
+from rl_runner.envs import (
+    EnvPosition,
+    EnvSpec,
+    make_vector_env,
+    positions,
+    restore_positions,
+)
+from rl_runner.errors import RunStopped
 from rl_runner.evaluate import Evaluator
 
 EVAL_SEED_OFFSET = 10_000  # eval envs never share reset seeds with training envs
+METRICS_FILE = "metrics.json"
+POLICY_DIR = "policy"
 
 
 @dataclass
@@ -52,12 +70,25 @@ class Trainer:
         self.obs, _ = self.envs.reset(seed=cfg.seed)
         self.rng = np.random.default_rng(cfg.seed)
         self.evaluator = Evaluator(cfg.env, cfg.eval.episodes, cfg.seed + EVAL_SEED_OFFSET)
-        self.tb = summaries.Summaries(self.run_dir)
+        self._tb: summaries.Summaries | None = None
+        threshold = cfg.stop_at_return
+        self.threshold = spec.reward_threshold if threshold is None else threshold
+        # Loop state: everything here is checkpointed (``_state``).
         self.env_steps = 0
         self.episodes = 0
         self.updates = 0
-        threshold = cfg.stop_at_return
-        self.threshold = spec.reward_threshold if threshold is None else threshold
+        self.next_eval = cfg.eval.every_env_steps
+        self.next_checkpoint = cfg.checkpoint.every_env_steps
+        self.best = -np.inf
+        self.last_eval: tuple[float, float] | None = None
+        self.last_eval_step = -1
+        self.solved_at: tuple[int, int, float] | None = None
+        self.elapsed = 0.0
+        self.episode_actions: list[list] = [[] for _ in range(cfg.num_envs)]
+        self.last_checkpoint_step = -1
+        self.stop_signal: int | None = None
+        self.policy: tf.Module  # set by the subclass
+        self._checkpoints: RunCheckpoints | None = None
 
     # -- to implement ------------------------------------------------------------------------
     def iteration(self) -> int:
@@ -67,6 +98,20 @@ class Trainer:
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for a batch of observations, valid for the env."""
         raise NotImplementedError
+
+    def checkpoint_parts(self) -> dict[str, Any]:
+        """Trackables besides the policy that exact resume needs (optimizers, targets, ...)."""
+        raise NotImplementedError
+
+    def extra_state(self) -> dict:
+        """JSON-able algorithm state outside TensorFlow (noise processes, ...)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def after_restore(self) -> None:
+        """Called once a checkpoint is fully restored (e.g. to refresh copies of weights)."""
 
     # -- shared helpers for subclasses --------------------------------------------------------
     def record_episodes(self, infos: dict, step: int) -> None:
@@ -79,66 +124,196 @@ class Trainer:
                                    summaries.EPISODIC_LENGTH: infos["episode"]["l"][i]})
         self.episodes += len(ended)
 
+    def track_actions(self, env_actions: np.ndarray, done: np.ndarray) -> None:
+        """Remember each sub-env's actions since its episode began (for exact resume); a
+        trainer that can be checkpointed mid-episode calls this every vector step."""
+        for i, acts in enumerate(self.episode_actions):
+            if done[i]:
+                acts.clear()
+            else:
+                acts.append(env_actions[i].copy())
+
+    # -- checkpoint state --------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {
+            "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
+            "next_eval": self.next_eval, "next_checkpoint": self.next_checkpoint,
+            "best": None if self.best == -np.inf else self.best,
+            "last_eval": self.last_eval, "last_eval_step": self.last_eval_step,
+            "solved_at": self.solved_at, "elapsed": self.elapsed,
+            "numpy_rng": self.rng.bit_generator.state,
+            "envs": [p._asdict() for p in positions(self.envs, self.episode_actions)],
+            "algo": self.extra_state(),
+        }
+
+    def _load_state(self, state: dict) -> None:
+        for key in ("env_steps", "episodes", "updates", "next_eval", "next_checkpoint",
+                    "last_eval_step", "elapsed"):
+            setattr(self, key, state[key])
+        self.best = -np.inf if state["best"] is None else state["best"]
+        self.last_eval = tuple(state["last_eval"]) if state["last_eval"] else None
+        self.solved_at = tuple(state["solved_at"]) if state["solved_at"] else None
+        self.rng.bit_generator.state = state["numpy_rng"]
+        saved = [EnvPosition(**p) for p in state["envs"]]
+        self.obs = restore_positions(self.envs, saved)
+        self.episode_actions = [[np.asarray(a, np.float32) for a in p.actions] for p in saved]
+        self.load_extra_state(state["algo"])
+
+    @property
+    def checkpoints(self) -> RunCheckpoints:
+        if self._checkpoints is None:
+            self._checkpoints = RunCheckpoints(self.run_dir, self.checkpoint_parts(),
+                                               self.policy, JsonState(self._state,
+                                                                      self._load_state),
+                                               self.cfg.checkpoint.keep)
+        return self._checkpoints
+
+    def resume(self) -> str:
+        """Restore the newest readable checkpoint; the event files lose what came after it."""
+        path = self.checkpoints.restore_latest(
+            warn=lambda msg: print(f"rl-train: warning: {msg}", file=sys.stderr))
+        self.after_restore()
+        removed = summaries.trim_events(self.run_dir, self.env_steps)
+        if removed:
+            print(f"rl-train: dropped {removed} TensorBoard events logged after the checkpoint",
+                  file=sys.stderr)
+        return path
+
+    @property
+    def tb(self) -> summaries.Summaries:
+        """The run's event writer, opened on first use (a failed resume writes nothing)."""
+        if self._tb is None:
+            self._tb = summaries.Summaries(self.run_dir)
+        return self._tb
+
     # -- the loop ----------------------------------------------------------------------------
     def train(self) -> RunMetrics:
         cfg = self.cfg
-        self.tb.hparams(summaries.flatten(cfg), run_name=str(self.run_dir))
-        start = time.perf_counter()
-        every = cfg.eval.every_env_steps
-        next_eval = every
-        best = -np.inf
-        last = None
-        solved_at = None
-        clock, clock_steps, clock_updates = start, 0, 0
-        bar = tqdm(total=cfg.total_env_steps, unit="step", disable=not cfg.progress,
-                   dynamic_ncols=True, mininterval=0.5, desc=f"{cfg.algo.name} {self.spec.id}")
+        if self.env_steps == 0:
+            self.tb.hparams(summaries.flatten(cfg), run_name=str(self.run_dir))
+        start = time.perf_counter() - self.elapsed
+        clock, clock_steps, clock_updates = time.perf_counter(), self.env_steps, self.updates
+        bar = tqdm(total=cfg.total_env_steps, initial=self.env_steps, unit="step",
+                   disable=not cfg.progress, dynamic_ncols=True, mininterval=0.5,
+                   desc=f"{cfg.algo.name} {self.spec.id}")
+        handlers = self._catch_signals()
         try:
-            while self.env_steps < cfg.total_env_steps:
-                taken = self.iteration()
+            while self.env_steps < cfg.total_env_steps and not self._early_stopped():
+                before = self.env_steps
+                try:
+                    taken = self.iteration()
+                except tf.errors.InvalidArgumentError as exc:
+                    raise self._diverged(exc, before) from None
                 self.env_steps += taken
                 bar.update(taken)
                 now = time.perf_counter()
+                self.elapsed = now - start
                 if now - clock >= 1.0:
                     self.tb.scalars(self.env_steps, {
                         summaries.SPS: (self.env_steps - clock_steps) / (now - clock),
                         summaries.UPDATES_PER_S: (self.updates - clock_updates) / (now - clock)})
                     clock, clock_steps, clock_updates = now, self.env_steps, self.updates
-                if self.env_steps >= next_eval or self.env_steps >= cfg.total_env_steps:
-                    while next_eval <= self.env_steps:
-                        next_eval += every
-                    last = self._evaluate()
-                    best = max(best, last.mean)
-                    bar.set_postfix(eval=f"{last.mean:.1f}", best=f"{best:.1f}")
-                    if self._is_solved(last.mean) and solved_at is None:
-                        solved_at = (self.env_steps, self.episodes, now - start)
-                        if cfg.early_stop:
-                            break
+                if self.env_steps >= self.next_eval or self.env_steps >= cfg.total_env_steps:
+                    self._evaluate()
+                    bar.set_postfix(eval=f"{self.last_eval[0]:.1f}", best=f"{self.best:.1f}")
+                if self.env_steps >= self.next_checkpoint:
+                    while self.next_checkpoint <= self.env_steps:
+                        self.next_checkpoint += cfg.checkpoint.every_env_steps
+                    self._save_checkpoint()
+                if self.stop_signal is not None:
+                    raise self._interrupted()
         finally:
             bar.close()
+            self._restore_signals(handlers)
             self.tb.flush()
-        wall = time.perf_counter() - start
-        metrics = RunMetrics(
-            final_eval_return=last.mean, final_eval_return_std=last.std,
-            best_eval_return=float(best), env_steps=self.env_steps, episodes=self.episodes,
-            updates=self.updates, wall_seconds=wall, solved=solved_at is not None,
-            stop_at_return=self.threshold,
-            env_steps_to_solve=solved_at[0] if solved_at else None,
-            episodes_to_solve=solved_at[1] if solved_at else None,
-            wall_seconds_to_solve=solved_at[2] if solved_at else None,
-        )
-        (self.run_dir / "metrics.json").write_text(json.dumps(asdict(metrics), indent=2) + "\n")
+        if self.last_eval_step != self.env_steps:  # e.g. resumed at the very end
+            self._evaluate()
+        self._save_checkpoint()
+        export_policy(self.policy, self.spec.obs_dim, self.run_dir / POLICY_DIR)
+        metrics = self._metrics()
+        (self.run_dir / METRICS_FILE).write_text(json.dumps(asdict(metrics), indent=2) + "\n")
         return metrics
 
-    def _is_solved(self, eval_return: float) -> bool:
-        return self.threshold is not None and eval_return >= self.threshold
+    def _save_checkpoint(self) -> str:
+        if self.last_checkpoint_step != self.env_steps:
+            self.last_checkpoint_step = self.env_steps
+            self.checkpoints.save()
+        return self.checkpoints.manager.latest_checkpoint
 
-    def _evaluate(self):
+    def _early_stopped(self) -> bool:
+        return self.cfg.early_stop and self.solved_at is not None
+
+    def _evaluate(self) -> None:
+        while self.next_eval <= self.env_steps:
+            self.next_eval += self.cfg.eval.every_env_steps
         result = self.evaluator(self.act_greedy)
         self.tb.scalars(self.env_steps, {summaries.EVAL_RETURN: result.mean,
                                          summaries.EVAL_RETURN_STD: result.std})
-        return result
+        self.last_eval, self.last_eval_step = (result.mean, result.std), self.env_steps
+        if result.mean > self.best:
+            self.best = result.mean
+            self.checkpoints.save_best()
+        solved = self.threshold is not None and result.mean >= self.threshold
+        if solved and self.solved_at is None:
+            self.solved_at = (self.env_steps, self.episodes, self.elapsed)
+
+    def _metrics(self) -> RunMetrics:
+        mean, std = self.last_eval
+        return RunMetrics(
+            final_eval_return=mean, final_eval_return_std=std, best_eval_return=float(self.best),
+            env_steps=self.env_steps, episodes=self.episodes, updates=self.updates,
+            wall_seconds=self.elapsed, solved=self.solved_at is not None,
+            stop_at_return=self.threshold,
+            env_steps_to_solve=self.solved_at[0] if self.solved_at else None,
+            episodes_to_solve=self.solved_at[1] if self.solved_at else None,
+            wall_seconds_to_solve=self.solved_at[2] if self.solved_at else None)
+
+    # -- stops -------------------------------------------------------------------------------
+    def _catch_signals(self) -> dict:
+        """First SIGINT/SIGTERM: finish the step, checkpoint, exit. Second: exit at once."""
+        def first(signum, _frame):
+            if self.stop_signal is not None:
+                print("\nrl-train: second interrupt: exiting now; the previous checkpoint "
+                      "is kept", file=sys.stderr)
+                sys.stderr.flush()
+                import os
+                os._exit(128 + signum)
+            self.stop_signal = signum
+            print(f"\nrl-train: {signal.Signals(signum).name}: finishing this step and saving "
+                  "a checkpoint (Ctrl-C again to exit at once)", file=sys.stderr)
+
+        handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                handlers[sig] = signal.signal(sig, first)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return handlers
+
+    @staticmethod
+    def _restore_signals(handlers: dict) -> None:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+    def _interrupted(self) -> RunStopped:
+        path = self._save_checkpoint()
+        self.tb.flush()
+        name = signal.Signals(self.stop_signal).name
+        return RunStopped(f"{name} at env step {self.env_steps}: checkpoint {path} written. "
+                          f"Resume with: rl-train resume={self.run_dir}",
+                          128 + self.stop_signal)
+
+    def _diverged(self, exc: tf.errors.InvalidArgumentError, before: int) -> RunStopped:
+        match = re.search(r"(\w+) : Tensor had (NaN|Inf)", str(exc))
+        if match is None:
+            raise exc
+        latest = self.checkpoints.manager.latest_checkpoint or "none yet"
+        return RunStopped(f"losses/{match.group(1)} became {match.group(2)} during env steps "
+                          f"{before}-{before + self.cfg.num_envs}; stopped without saving. "
+                          f"Latest checkpoint (last good): {latest}", 3)
 
     def close(self) -> None:
         self.envs.close()
         self.evaluator.close()
-        self.tb.close()
+        if self._tb is not None:
+            self._tb.close()

@@ -15,6 +15,7 @@ bounds are handled. Targets bootstrap through truncation: ``(1 - terminated)``, 
 """
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -24,7 +25,7 @@ from rl_runner.algos.base import Trainer
 from rl_runner.config import Config, DDPGConfig
 from rl_runner.envs import EnvSpec, final_observations
 from rl_runner.networks import ObsNormalizer, mlp
-from rl_runner.replay import ReplayBuffer, Transitions, check_fits
+from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
 
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
 
@@ -44,6 +45,26 @@ def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float
 # ---------------------------------------------------------------------------------------------
 # Agent: networks, losses, the compiled step
 # ---------------------------------------------------------------------------------------------
+class DeterministicPolicy(tf.Module):
+    """Observation normaliser + actor: what acting, evaluation and the SavedModel need."""
+
+    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, name: str = "actor"):
+        super().__init__(name="policy")
+        self.normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_obs)
+        self.actor = mlp(spec.obs_dim, cfg.hidden_sizes, spec.num_actions, cfg.activation,
+                         output_activation="tanh", output_gain=0.01, name=name)
+        self.low = tf.constant(spec.action_low)
+        self.high = tf.constant(spec.action_high)
+
+    def __call__(self, obs: tf.Tensor) -> tf.Tensor:
+        """Deterministic actions in [-1, 1]."""
+        return self.actor(self.normalizer(obs))
+
+    def greedy(self, obs: tf.Tensor) -> tf.Tensor:
+        """Deterministic actions on the env's bounds."""
+        return self.low + (self(obs) + 1.0) * 0.5 * (self.high - self.low)
+
+
 class DDPGAgent(tf.Module):
     """Actor, critic(s), their targets, optimizers and the replay buffer."""
 
@@ -53,15 +74,13 @@ class DDPGAgent(tf.Module):
         obs_dim, act_dim = spec.obs_dim, spec.num_actions
         self.obs_dim, self.act_dim = obs_dim, act_dim
 
-        def actor(name):
-            return mlp(obs_dim, cfg.hidden_sizes, act_dim, cfg.activation,
-                       output_activation="tanh", output_gain=0.01, name=name)
-
         def critic(name):
             return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name)
 
         n_critics = 2 if cfg.twin_critics else 1
-        self.actor, self.actor_target = actor("actor"), actor("actor_target")
+        self.policy = DeterministicPolicy(spec, cfg)
+        self.actor, self.normalizer = self.policy.actor, self.policy.normalizer
+        self.actor_target = DeterministicPolicy(spec, cfg, name="actor_target").actor
         self.critics = [critic(f"critic_{i}") for i in range(n_critics)]
         self.critic_targets = [critic(f"critic_{i}_target") for i in range(n_critics)]
         soft_update(self.actor_target.variables, self.actor.variables, 1.0)
@@ -74,7 +93,6 @@ class DDPGAgent(tf.Module):
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self._critic_variables())
 
-        self.normalizer = ObsNormalizer(obs_dim, cfg.normalize_obs)
         self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed)
         self.rng = tf.random.Generator.from_seed(seed + 1)  # target policy noise
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -93,6 +111,19 @@ class DDPGAgent(tf.Module):
             tf.TensorSpec([], tf.int32))
         self.act = self.compiled["act"].get_concrete_function(obs_spec)
         self.train = self.compiled["train"].get_concrete_function(tf.TensorSpec([], tf.int32))
+
+    def checkpoint_parts(self, include_replay: bool) -> dict:
+        """Everything besides the policy that exact resume needs."""
+        parts = {"actor_target": self.actor_target, "actor_optimizer": self.actor_optimizer,
+                 "critic_optimizer": self.critic_optimizer, "target_noise_rng": self.rng,
+                 "critic_updates": self.critic_updates, "last_actor_loss": self.last_actor_loss,
+                 "replay_rng": self.replay.rng, "replay_ptr": self.replay.ptr,
+                 "replay_size": self.replay.size}
+        for i, (critic, target) in enumerate(zip(self.critics, self.critic_targets)):
+            parts[f"critic_{i}"], parts[f"critic_{i}_target"] = critic, target
+        if include_replay:
+            parts["replay_data"] = self.replay.data
+        return parts
 
     def _critic_variables(self) -> list[tf.Variable]:
         return [v for c in self.critics for v in c.trainable_variables]
@@ -164,7 +195,7 @@ class DDPGAgent(tf.Module):
 
     def _act(self, obs: tf.Tensor) -> tf.Tensor:
         """Deterministic actions in [-1, 1]."""
-        return self.actor(self.normalizer(obs))
+        return self.policy(obs)
 
     def _step(self, rows: tf.Tensor, act_obs: tf.Tensor, num_updates: tf.Tensor):
         """Store a vector step's transitions (packed rows, see ``ReplayBuffer``), run
@@ -218,11 +249,17 @@ class DDPGTrainer(Trainer):
         check_fits(self.algo.buffer_size, spec.obs_dim, spec.num_actions, spec.id)
         super().__init__(cfg, spec, run_dir)
         self.agent = DDPGAgent(spec, self.algo, cfg.seed)
+        self.policy = self.agent.policy
         self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng)
         self.low, self.high = spec.action_low, spec.action_high
         self.policy_out = self.agent.act(tf.constant(self.obs, tf.float32)).numpy()
         self.owed_updates = 0.0
         self.next_log = LOG_EVERY_ENV_STEPS
+
+    @staticmethod
+    def build_policy(spec: EnvSpec, algo: DDPGConfig) -> DeterministicPolicy:
+        """The policy alone, to load from a checkpoint (rl-eval)."""
+        return DeterministicPolicy(spec, algo)
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         """[-1, 1] -> [low, high], affinely per dimension."""
@@ -236,8 +273,10 @@ class DDPGTrainer(Trainer):
         else:
             actions = np.clip(self.policy_out + self.noise(self.env_steps), -1.0, 1.0)
         actions = actions.astype(np.float32)
-        next_obs, rewards, terminated, truncated, infos = self.envs.step(self.to_env(actions))
+        env_actions = self.to_env(actions)
+        next_obs, rewards, terminated, truncated, infos = self.envs.step(env_actions)
         done = terminated | truncated
+        self.track_actions(env_actions, done)
         self.record_episodes(infos, steps_after)
         self.noise.reset(done)
 
@@ -265,3 +304,26 @@ class DDPGTrainer(Trainer):
 
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         return self.to_env(self.agent.act(tf.constant(obs, tf.float32)).numpy())
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint_parts(self) -> dict:
+        c = self.cfg.checkpoint
+        size_mb = bytes_needed(self.algo.buffer_size, self.spec.obs_dim,
+                               self.spec.num_actions) / 2**20
+        include = c.replay and size_mb <= c.replay_max_mb
+        if not include:
+            why = ("checkpoint.replay=false" if not c.replay else
+                   f"{size_mb:.0f} MiB > checkpoint.replay_max_mb={c.replay_max_mb}")
+            print(f"rl-train: the replay buffer is not checkpointed ({why}): a resumed run "
+                  "starts with an empty buffer", file=sys.stderr)
+        return self.agent.checkpoint_parts(include)
+
+    def extra_state(self) -> dict:
+        return {"noise": self.noise.state.tolist(), "owed_updates": self.owed_updates,
+                "next_log": self.next_log, "policy_out": self.policy_out.tolist()}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.noise.state = np.asarray(state["noise"])
+        self.owed_updates = state["owed_updates"]
+        self.next_log = state["next_log"]
+        self.policy_out = np.asarray(state["policy_out"], np.float32)

@@ -60,6 +60,8 @@ class Policy(tf.Module):
                        output_gain=0.01, name="policy_net")
         self.log_std = None
         if not self.discrete:
+            self.low = tf.constant(spec.action_low)
+            self.high = tf.constant(spec.action_high)
             self.log_std = tf.Variable(tf.fill([spec.num_actions], float(cfg.init_log_std)),
                                        name="log_std")
 
@@ -80,6 +82,13 @@ class Policy(tf.Module):
         log_prob = tf.reduce_sum(-0.5 * tf.square(z) - self.log_std - 0.5 * LOG_2PI, axis=1)
         entropy = tf.reduce_sum(self.log_std + 0.5 * (LOG_2PI + 1.0)) * tf.ones_like(log_prob)
         return log_prob, entropy
+
+    def greedy(self, obs: tf.Tensor) -> tf.Tensor:
+        """The deterministic policy: the most likely action, or the mean clipped to bounds."""
+        out = self.net(obs)
+        if self.discrete:
+            return tf.argmax(out, axis=1, output_type=tf.int32)
+        return tf.clip_by_value(out, self.low, self.high)
 
 
 def policy_loss(log_prob: tf.Tensor, returns: tf.Tensor, entropy: tf.Tensor,
@@ -151,6 +160,11 @@ class ReinforceTrainer(Trainer):
             tf.TensorSpec([None, spec.obs_dim], tf.float32), action_spec,
             tf.TensorSpec([None], tf.float32)])
 
+    @staticmethod
+    def build_policy(spec: EnvSpec, algo: ReinforceConfig) -> Policy:
+        """The policy alone, to load from a checkpoint (rl-eval)."""
+        return Policy(spec, algo)
+
     def _update(self, obs: tf.Tensor, actions: tf.Tensor, returns: tf.Tensor):
         """One gradient step; returns the losses and the updated variables' values (the acting
         copy takes them from this one call instead of a crossing per variable)."""
@@ -217,3 +231,9 @@ class ReinforceTrainer(Trainer):
 
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         return self.actor.greedy(obs)
+
+    def checkpoint_parts(self) -> dict:
+        return {"optimizer": self.optimizer}
+
+    def after_restore(self) -> None:
+        self.actor.refresh()  # the acting copy follows the restored weights

@@ -1,0 +1,216 @@
+"""Runs that survive: SIGINT + exact resume, corrupt checkpoints, NaN stops, rl-eval and
+renders, the exported SavedModel."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_trainer, read_scalars, rl_train, train_in_process
+from rl_runner.checkpoint import restore_policy
+from rl_runner.errors import RunStopped
+
+DDPG_TINY = ["algo=ddpg", "env=pusher", "total_env_steps=3000", "algo.learning_starts=500",
+             "algo.buffer_size=5000", "algo.batch_size=32", "algo.hidden_sizes=[32,32]",
+             "algo.jit_compile=false", "eval.every_env_steps=1000", "eval.episodes=2",
+             "checkpoint.every_env_steps=1000", "progress=false"]
+CARTPOLE_TINY = ["total_env_steps=3000", "eval.every_env_steps=1000", "eval.episodes=3",
+                 "checkpoint.every_env_steps=1000", "early_stop=false", "progress=false"]
+
+
+def assert_strictly_increasing(scalars: dict, tag: str) -> list[int]:
+    steps = [s for s, _ in scalars[tag]]
+    assert steps == sorted(set(steps)), f"{tag}: {steps}"
+    return steps
+
+
+@pytest.mark.slow
+def test_sigint_then_resume_matches_an_uninterrupted_run(tmp_path):
+    interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
+    cmd = [sys.executable, "-m", "rl_runner.train", *DDPG_TINY, f"hydra.run.dir={interrupted}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (interrupted / "checkpoints" / "checkpoint").exists():  # mid-training
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert f"Resume with: rl-train resume={interrupted}" in err
+    stopped_at = int(err.split("SIGINT at env step ")[1].split(":")[0])
+    assert 1000 <= stopped_at < 3000
+    assert not (interrupted / "metrics.json").exists()
+
+    resumed = rl_train(f"resume={interrupted}", "progress=false", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"at env step {stopped_at}" in resumed.stderr
+    done = rl_train(*DDPG_TINY, f"hydra.run.dir={reference}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    ours, theirs = read_scalars(interrupted), read_scalars(reference)
+    for tag in ("eval/episodic_return", "charts/episodic_return", "losses/qf_loss"):
+        assert_strictly_increasing(ours, tag)
+    assert ours["eval/episodic_return"] == theirs["eval/episodic_return"]  # exact, on CPU
+    assert ours["charts/episodic_return"] == theirs["charts/episodic_return"]
+    metrics = json.loads((interrupted / "metrics.json").read_text())
+    assert metrics["env_steps"] == 3000 and metrics["episodes"] == 30
+
+
+@pytest.mark.slow
+def test_truncated_checkpoint_falls_back_and_overwrites_nothing(tmp_path):
+    train_in_process(CARTPOLE_TINY, tmp_path)
+    (tmp_path / "metrics.json").unlink()  # as if the run had stopped after its last checkpoint
+    ckpt_dir = tmp_path / "checkpoints"
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    data = Path(latest + ".data-00000-of-00001")
+    data.write_bytes(data.read_bytes()[:40])
+    truncated = data.read_bytes()
+
+    proc = rl_train(f"resume={tmp_path}", "progress=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"warning: checkpoint {latest} is unreadable" in proc.stderr
+    assert data.read_bytes() == truncated  # not overwritten: the resumed run saves new numbers
+    numbers = sorted(int(p.name.split("-")[1].split(".")[0]) for p in ckpt_dir.glob("ckpt-*.index"))
+    assert numbers[-1] > int(latest.rsplit("-", 1)[1])
+    assert_strictly_increasing(read_scalars(tmp_path), "eval/episodic_return")
+    assert json.loads((tmp_path / "metrics.json").read_text())["env_steps"] >= 3000
+
+
+@pytest.mark.slow
+def test_no_readable_checkpoint_is_a_one_line_error(tmp_path):
+    train_in_process(CARTPOLE_TINY, tmp_path)
+    (tmp_path / "metrics.json").unlink()
+    for data in (tmp_path / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(b"garbage")
+    before = sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file())
+    proc = rl_train(f"resume={tmp_path}", "progress=false", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"rl-train: error: resume: no readable checkpoint in {tmp_path / 'checkpoints'}")
+    after = sorted((p.name, p.stat().st_size) for p in tmp_path.rglob("*") if p.is_file()
+                   if p.name != "train.log")
+    assert after == [b for b in before if b[0] != "train.log"]
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("missing", "no such directory"),
+    ("not_a_run", "not a run dir (no .hydra/config.yaml)"),
+    ("finished", "the run already finished (metrics.json)"),
+    ("extra_override", "continues the run with its saved config; drop algo.lr=0.1"),
+])
+def test_bad_resume_is_one_line_and_changes_nothing(tmp_path, setup, message):
+    run_dir = tmp_path / "run"
+    extra = []
+    if setup != "missing":
+        (run_dir / ".hydra").mkdir(parents=True)
+    if setup in ("finished", "extra_override"):
+        (run_dir / ".hydra" / "config.yaml").write_text("seed: 0\n")
+        (run_dir / "checkpoints").mkdir()
+        (run_dir / "checkpoints" / "checkpoint").write_text("")
+    if setup == "finished":
+        (run_dir / "metrics.json").write_text("{}")
+    if setup == "extra_override":
+        extra = ["algo.lr=0.1"]
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    proc = rl_train(f"resume={run_dir}", *extra, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def poison_critic_at(step: int):
+    """A test hook: NaN weights in the first critic once the run reaches ``step``."""
+    from rl_runner.algos.ddpg import DDPGTrainer
+
+    original = DDPGTrainer.iteration
+
+    def iteration(self):
+        if self.env_steps >= step:
+            kernel = self.agent.critics[0].trainable_variables[0]
+            kernel.assign(tf.fill(kernel.shape, float("nan")))
+        return original(self)
+
+    return iteration
+
+
+@pytest.mark.slow
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from rl_runner.algos.ddpg import DDPGTrainer
+
+    monkeypatch.setattr(DDPGTrainer, "iteration", poison_critic_at(1500))
+    with pytest.raises(RunStopped) as stop:
+        train_in_process(DDPG_TINY, tmp_path)
+    assert stop.value.exit_code == 3
+    assert str(stop.value).startswith("losses/qf_loss became NaN during env steps 1500-1501")
+    latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert latest.endswith("ckpt-1") and f"Latest checkpoint (last good): {latest}" in \
+        str(stop.value)
+    monkeypatch.undo()
+    trainer = make_trainer(DDPG_TINY, tmp_path)
+    assert restore_policy(tmp_path, trainer.policy) == latest
+    assert np.isfinite(trainer.act_greedy(np.zeros((2, trainer.spec.obs_dim)))).all()
+    trainer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [CARTPOLE_TINY, DDPG_TINY], ids=["cartpole", "pusher"])
+def test_saved_model_gives_the_trainers_actions(tmp_path, overrides):
+    trainer = make_trainer([*overrides, "total_env_steps=1000"], tmp_path)
+    trainer.train()
+    obs = np.random.default_rng(0).normal(size=(6, trainer.spec.obs_dim)).astype(np.float32)
+    expected = trainer.act_greedy(obs)
+    trainer.close()
+    loaded = tf.saved_model.load(str(tmp_path / "policy"))
+    served = loaded.signatures["serving_default"](observations=tf.constant(obs))
+    np.testing.assert_allclose(next(iter(served.values())).numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+    np.testing.assert_allclose(loaded.greedy_fn(obs).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def rl_eval(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rl_runner.evaluate", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides, length", [(CARTPOLE_TINY, None), (DDPG_TINY, 100)],
+                         ids=["cartpole", "pusher"])
+def test_rl_eval_writes_eval_json_and_a_gif(tmp_path, overrides, length):
+    import imageio.v3 as iio
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    metrics = train_in_process([*overrides, "total_env_steps=1000"], tmp_path)
+    episodes = 3 if "eval.episodes=3" in overrides else 2
+    proc = rl_eval(str(tmp_path), f"episodes={episodes}", "checkpoint=latest", "render=gif")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "eval.json").read_text())
+    # the latest checkpoint, on the training eval's seeds: the run's final eval, exactly
+    assert report["mean"] == pytest.approx(metrics.final_eval_return)
+    assert len(report["returns"]) == episodes
+    frames = iio.imread(tmp_path / "rollout.gif", index=None)
+    steps = report["render"]["frames"] - 1
+    assert frames.shape[0] == steps + 1  # the reset frame and one per step, none merged
+    assert steps == report["lengths"][0] and steps == (length or steps)
+    assert report["render"]["return"] == pytest.approx(report["returns"][0])
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert {"eval/rollout_first_frame", "eval/rollout_last_frame"} <= set(acc.Tags()["images"])
+
+
+def test_rl_eval_bad_arguments_are_one_line(tmp_path):
+    proc = rl_eval(str(tmp_path), "checkpoint=newest")
+    assert proc.returncode == 2 and "checkpoint='newest': choose best or latest" in proc.stderr
+    proc = rl_eval(str(tmp_path / "nope"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rl-eval: error: {tmp_path / 'nope'} is not a run dir: "
+        f"{tmp_path / 'nope' / '.hydra' / 'config.yaml'} does not exist")
