@@ -9,7 +9,7 @@ LEGACY_STAMP := $(LEGACY_VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint tensorboard bench bench-learning clean \
+.PHONY: help install train test test-full lint tensorboard bench bench-learning clean sweep \
         install-legacy-mujoco test-legacy-mujoco
 
 help: ## list the targets
@@ -45,8 +45,13 @@ test-full: $(STAMP) ## the suite plus the long learning checks (marked full)
 	$(PY) -m pytest -q --full $(ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
-	$(PY) -m pip install --quiet ruff
 	$(PY) -m ruff check rl_runner tests benchmarks
+
+SWEEP_DIR ?= outputs/multirun/example-grid
+sweep: $(STAMP) ## example grid: 2 learning rates x 2 seeds, 2 jobs at a time, then rl-report
+	$(VENV)/bin/rl-train -m hydra/launcher=local_parallel algo.lr=0.001,0.003 seed=0,1 \
+	  total_env_steps=30000 hydra.sweep.dir=$(SWEEP_DIR)
+	$(VENV)/bin/rl-report $(SWEEP_DIR)
 
 tensorboard: $(STAMP) ## TensorBoard over outputs/, on localhost only
 	$(VENV)/bin/tensorboard --logdir outputs --host 127.0.0.1 --port 6006

@@ -133,6 +133,14 @@ class CheckpointConfig:
 
 
 @dataclass
+class SearchConfig:
+    """What one sweep job optimises."""
+
+    seeds: int = knob(1, "seeds trained per job (seed, seed+1, ...); the job returns the mean "
+                      "final eval return: one seed is too noisy to tune on", ge=1)
+
+
+@dataclass
 class Config:
     """The whole run: algorithm, environment and run-level keys."""
 
@@ -146,6 +154,7 @@ class Config:
     early_stop: bool = knob(True, "stop at stop_at_return; false trains the whole budget")
     eval: EvalConfig = field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     resume: str | None = knob(None, "run dir to continue (rl-train resume=<run_dir>); "
                                  "its saved config is used")
     progress: bool = knob(True, "show a progress bar")

@@ -14,9 +14,20 @@ import tensorflow as tf  # noqa: E402
 
 from rl_runner.config import ConfigError  # noqa: E402
 
+_configured: str | None = None
+
 
 def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
-    """Configure TensorFlow for one run; returns the device name used ('GPU:0' or 'CPU:0')."""
+    """Configure TensorFlow for one run; returns the device name used ('GPU:0' or 'CPU:0').
+
+    Devices and threads can be set once per process (TensorFlow refuses later changes); seeds
+    and determinism are set on every call, so several runs can share a process."""
+    global _configured
+    tf.keras.utils.set_random_seed(seed)  # python, numpy and TensorFlow
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if _configured is not None:
+        return _configured
     tf.get_logger().setLevel("ERROR")  # not "Assets written to ..." in every job log
     gpus = tf.config.list_physical_devices("GPU")
     if device == "cpu":
@@ -32,7 +43,5 @@ def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-    tf.keras.utils.set_random_seed(seed)  # python, numpy and TensorFlow
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-    return "GPU:0" if gpus else "CPU:0"
+    _configured = "GPU:0" if gpus else "CPU:0"
+    return _configured

@@ -4,6 +4,7 @@ HParams dashboard.
 Tags (README lists them):
   eval/episodic_return       mean greedy return over the eval episodes
   eval/episodic_return_std   their standard deviation
+  eval/best_episodic_return  the best eval mean so far (an HParams metric)
   charts/episodic_return     return of each finished training episode
   charts/episodic_length     its length
   charts/SPS                 environment steps per second of wall time
@@ -25,6 +26,7 @@ from tensorboard.util import tensor_util
 
 EVAL_RETURN = "eval/episodic_return"
 EVAL_RETURN_STD = "eval/episodic_return_std"
+EVAL_BEST = "eval/best_episodic_return"
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
 SPS = "charts/SPS"
@@ -89,6 +91,7 @@ class Summaries:
         self._add(0, hp.hparams_config_pb(
             hparams=[hp.HParam(k) for k in sorted(hparams)],
             metrics=[hp.Metric(EVAL_RETURN, display_name="final eval return"),
+                     hp.Metric(EVAL_BEST, display_name="best eval return"),
                      hp.Metric(EVAL_RETURN_STD, display_name="eval return std"),
                      hp.Metric(SPS, display_name="env steps/s")]))
         self._add(0, hp.hparams_pb(hparams, trial_id=run_name))

@@ -30,6 +30,19 @@ from rl_runner.errors import RunStopped  # noqa: E402
 
 register_configs()
 
+
+def _sqlite_url(path: str) -> str:
+    """``${sqlite_url:<file>}`` in YAML: an SQLite URL for ``<file>``, creating its folder
+    (an Optuna study stored in the sweep dir exists before Hydra creates that dir)."""
+    from pathlib import Path
+
+    file = Path(path).absolute()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"
+
+
+OmegaConf.register_new_resolver("sqlite_url", _sqlite_url, replace=True)
+
 # Keys a resumed run may change: they do not affect what it computes.
 RESUME_RUNTIME_KEYS = ("progress", "device", "threads")
 
@@ -97,13 +110,63 @@ def run(typed: Config, spec, run_dir: str):
         trainer.close()
 
 
-def _fail(message: str, code: int, kind: str = "error") -> None:
-    """One line to stderr and exit; in a multirun, raise so the launcher records the job as
-    failed and the other jobs go on."""
+def _fail(message: str, code: int, kind: str = "error", run_dir: str | None = None) -> None:
+    """One line to stderr and exit; in a multirun, record the failure in the job's dir and
+    raise, so the launcher marks this job failed and the other jobs go on."""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        if run_dir:
+            record_failure(run_dir, message)
         raise RuntimeError(message)
     print(f"rl-train: {kind}: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def sweep_runtime(typed: Config) -> None:
+    """Side-by-side jobs (a multirun with a parallel launcher): no progress bars, and TensorFlow
+    threads split between the jobs unless ``threads`` is set."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    typed.progress = False
+    launcher = hydra_cfg.launcher
+    n_jobs = launcher.get("n_jobs", 1) if "joblib" in str(launcher.get("_target_", "")) else 1
+    if typed.threads == 0 and n_jobs != 1:
+        cores = os.cpu_count() or 1
+        typed.threads = 1 if n_jobs < 1 else max(1, cores // n_jobs)
+
+
+def train_seeds(typed: Config, spec, run_dir: str) -> float:
+    """Train ``search.seeds`` seeds (seed, seed+1, ...) one after another, each in
+    ``<run_dir>/seed=<s>/`` with its own config; writes their summary to ``metrics.json`` and
+    returns the mean final eval return."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    finals = {}
+    for seed in range(typed.seed, typed.seed + typed.search.seeds):
+        one = dataclasses.replace(typed, seed=seed, search=dataclasses.replace(typed.search,
+                                                                              seeds=1))
+        seed_dir = Path(run_dir) / f"seed={seed}"
+        (seed_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.structured(one), seed_dir / ".hydra" / "config.yaml")
+        finals[seed] = run(one, spec, str(seed_dir)).final_eval_return
+    mean = sum(finals.values()) / len(finals)
+    summary = {"final_eval_return": mean, "seeds": list(finals),
+               "final_eval_return_per_seed": list(finals.values())}
+    (Path(run_dir) / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"rl-train: mean final eval return {mean:.2f} over seeds {list(finals)}",
+          file=sys.stderr)
+    return mean
+
+
+def record_failure(run_dir: str, message: str) -> None:
+    """``failure.json`` in a sweep job's dir, so a report lists the failed job."""
+    import json
+    from pathlib import Path
+
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / "failure.json").write_text(json.dumps({"error": message}) + "\n")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -111,11 +174,14 @@ def main(cfg: DictConfig) -> float:
     run_dir = HydraConfig.get().runtime.output_dir
     try:
         typed, spec = prepare_resume(cfg) if cfg.resume else prepare(cfg)
+        sweep_runtime(typed)
+        if typed.search.seeds > 1:
+            return train_seeds(typed, spec, run_dir)
         metrics = run(typed, spec, typed.resume or run_dir)
     except ConfigError as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), 2, run_dir=run_dir)
     except RunStopped as exc:
-        return _fail(str(exc), exc.exit_code, kind="stopped")
+        return _fail(str(exc), exc.exit_code, kind="stopped", run_dir=run_dir)
     print(f"rl-train: final eval return {metrics.final_eval_return:.2f} "
           f"± {metrics.final_eval_return_std:.2f} after {metrics.env_steps} env steps"
           + (f" (solved at {metrics.env_steps_to_solve})" if metrics.solved else "")

@@ -247,12 +247,13 @@ class Trainer:
         while self.next_eval <= self.env_steps:
             self.next_eval += self.cfg.eval.every_env_steps
         result = self.evaluator(self.act_greedy)
-        self.tb.scalars(self.env_steps, {summaries.EVAL_RETURN: result.mean,
-                                         summaries.EVAL_RETURN_STD: result.std})
         self.last_eval, self.last_eval_step = (result.mean, result.std), self.env_steps
         if result.mean > self.best:
             self.best = result.mean
             self.checkpoints.save_best()
+        self.tb.scalars(self.env_steps, {summaries.EVAL_RETURN: result.mean,
+                                         summaries.EVAL_RETURN_STD: result.std,
+                                         summaries.EVAL_BEST: self.best})
         solved = self.threshold is not None and result.mean >= self.threshold
         if solved and self.solved_at is None:
             self.solved_at = (self.env_steps, self.episodes, self.elapsed)
