@@ -27,7 +27,7 @@ install: $(STAMP) ## create .venv and install the project with its dev tools
 $(LEGACY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(LEGACY_VENV)
 	$(LEGACY_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(LEGACY_VENV)/bin/python -m pip install --quiet -e '.[dev,legacy-mujoco]'
+	$(LEGACY_VENV)/bin/python -m pip install --quiet -e '.[legacy-mujoco]' pytest
 	touch $(LEGACY_STAMP)
 
 install-legacy-mujoco: $(LEGACY_STAMP) ## a second venv (.venv-legacy-mujoco) with mujoco<3, for env=pusher_v4
