@@ -214,3 +214,27 @@ def test_ddpg_ranges(override, message):
     with pytest.raises(ConfigError) as err:
         prepare(compose(["algo=ddpg", "env=pusher", override]))
     assert message in str(err.value)
+
+
+def test_observation_normalizer_tracks_running_mean_and_std():
+    from rl_runner.networks import ObsNormalizer
+
+    norm = ObsNormalizer(2, enabled=True)
+    data = np.random.default_rng(0).normal([3.0, -1.0], [2.0, 0.5], size=(3000, 2))
+    for chunk in np.split(data.astype(np.float32), 30):  # batches, as vector steps arrive
+        norm.update(tf.constant(chunk))
+    np.testing.assert_allclose(norm.mean.numpy(), data.mean(axis=0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(norm.var.numpy(), data.var(axis=0), rtol=1e-3)
+    z = norm(tf.constant(data[:5], tf.float32)).numpy()
+    np.testing.assert_allclose(z, (data[:5] - data.mean(0)) / data.std(0), rtol=1e-2, atol=1e-3)
+    off = ObsNormalizer(2, enabled=False)
+    off.update(tf.constant(data[:10], tf.float32))
+    np.testing.assert_array_equal(off(tf.constant([[5.0, 6.0]])), [[5.0, 6.0]])
+
+
+@pytest.mark.full
+def test_ddpg_learns_pendulum(tmp_path):
+    metrics = train_in_process(["algo=ddpg", "env=gym", "env.id=Pendulum-v1",
+                                "total_env_steps=12000", "algo.learning_starts=1000",
+                                "eval.every_env_steps=2000", "eval.episodes=10"], tmp_path)
+    assert metrics.best_eval_return > -250  # random policy: about -1200

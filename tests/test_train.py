@@ -94,3 +94,10 @@ def test_multirun_grid_makes_one_run_dir_per_job(tmp_path):
     for job in ("seed=0", "seed=1"):
         run_dir = tmp_path / f"{prefix},{job},total_env_steps=500"
         assert read_scalars(run_dir)["eval/episodic_return"], job
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_reinforce_solves_cartpole_on_every_benchmark_seed(tmp_path, seed):
+    metrics = train_in_process([f"seed={seed}"], tmp_path)
+    assert metrics.solved and metrics.final_eval_return >= 475
