@@ -149,8 +149,8 @@ def main() -> None:
         *rows,
         "",
         f"**Loop / roof: {ratios['XLA (preset default)']:.2f} with XLA, {ratios['no XLA']:.2f} "
-        "without** (target >= 0.85). On this CPU the update itself runs at about a third of "
-        "the matmul roof: its ~150 small ops each cost a fixed overhead.",
+        "without** (target >= 0.85). One update is ~0.37 GFLOP at batch 256: ~8 ms here, about "
+        "60 % of the 75 GFLOP/s matmul roof (256-wide matmuls are small for Eigen).",
     ]))
 
     ours, theirs = [], []

@@ -21,15 +21,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("groups", nargs="*", help=f"any of {', '.join(GROUPS)} (default: all)")
+    parser.add_argument("--collate", action="store_true",
+                        help="only rebuild RESULTS.md from benchmarks/results/")
     args = parser.parse_args()
     unknown = set(args.groups) - set(GROUPS)
     if unknown:
         parser.error(f"unknown group(s) {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(GROUPS)}")
-    for group in args.groups or list(GROUPS):
+    for group in [] if args.collate else args.groups or list(GROUPS):
         print(f"benchmark group: {group}", flush=True)
         importlib.import_module(GROUPS[group]).main()
-    sections = sorted(FRAGMENTS.glob("*.md"))
+    order = [*GROUPS, "ddpg_3", "notes"]  # learning (make bench-learning) and notes last
+
+    def place(path):
+        rank = [i for i, prefix in enumerate(order) if path.stem.startswith(prefix)]
+        return (max(rank) if rank else len(order), path.stem)
+
+    sections = sorted(FRAGMENTS.glob("*.md"), key=place)
     header = ["# Benchmark results", "",
               "Written by `make bench` (`python -m benchmarks.run [group ...]`); medians of "
               "repeats; comparisons measured side by side in one process. Each section names "
