@@ -78,6 +78,8 @@ class RunCheckpoints:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
                 return path
+            except ConfigError:  # read fine, but cannot be resumed (e.g. env replay)
+                raise
             except Exception as exc:  # noqa: BLE001 - any unreadable file: try the next
                 reason = str(exc).strip().splitlines()[0][:200]
                 warn(f"checkpoint {path} is unreadable ({reason}); trying an older one")

@@ -157,7 +157,6 @@ def positions(vec, actions: list[list]) -> list[EnvPosition]:
 def restore_positions(vec, saved: list[EnvPosition]) -> np.ndarray:
     """Put every sub-env back where it was: reset into the saved episode, replay its actions.
     Restores the episode-statistics accumulators too; returns the current observations."""
-    stats = vec  # the RecordEpisodeStatistics wrapper around the SyncVectorEnv
     observations = []
     for i, (sub, pos) in enumerate(zip(vec.unwrapped.envs, saved)):
         sub.base_seed, sub.episode = pos.base_seed, pos.episode - 1
@@ -168,10 +167,11 @@ def restore_positions(vec, saved: list[EnvPosition]) -> np.ndarray:
             obs, reward, terminated, truncated, _ = sub.step(action)
             total += float(reward)
             if terminated or truncated:
-                raise RuntimeError(f"replaying sub-env {i}: the episode ended early; the env is "
-                                   "not deterministic given its seed and actions")
-        stats.episode_returns[i] = total
-        stats.episode_lengths[i] = len(pos.actions)
+                raise ConfigError(f"resume: replaying sub-env {i}, its episode ended early: "
+                                  f"{sub.spec.id if sub.spec else 'the env'} is not "
+                                  "deterministic given its reset seed and actions")
+        vec.episode_returns[i] = total  # vec: RecordEpisodeStatistics over the SyncVectorEnv
+        vec.episode_lengths[i] = len(pos.actions)
         observations.append(obs)
     return np.stack(observations)
 

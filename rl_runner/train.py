@@ -72,6 +72,10 @@ def check_resumable(run_dir: str) -> None:
     if (path / "metrics.json").is_file():
         raise ConfigError(f"resume={run_dir}: the run already finished (metrics.json); start "
                           "a new run, e.g. with a larger total_env_steps")
+    seeds = sorted(p.name for p in path.glob("seed=*") if p.is_dir())
+    if seeds and not (path / "checkpoints").exists():
+        raise ConfigError(f"resume={run_dir} trained several seeds (search.seeds): resume one "
+                          f"of them, e.g. resume={path / seeds[0]}")
     if not (path / "checkpoints" / "checkpoint").is_file():
         raise ConfigError(f"resume={run_dir}: no checkpoint to resume from (checkpoints/ "
                           "is missing or empty)")
@@ -182,6 +186,9 @@ def main(cfg: DictConfig) -> float:
         return _fail(str(exc), 2, run_dir=run_dir)
     except RunStopped as exc:
         return _fail(str(exc), exc.exit_code, kind="stopped", run_dir=run_dir)
+    except KeyboardInterrupt:  # outside the training loop (start-up, final save)
+        return _fail("interrupted outside the training loop; the last checkpoint is kept",
+                     130, kind="stopped", run_dir=run_dir)
     print(f"rl-train: final eval return {metrics.final_eval_return:.2f} "
           f"± {metrics.final_eval_return_std:.2f} after {metrics.env_steps} env steps"
           + (f" (solved at {metrics.env_steps_to_solve})" if metrics.solved else "")

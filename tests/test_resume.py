@@ -150,7 +150,8 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
     with pytest.raises(RunStopped) as stop:
         train_in_process(DDPG_TINY, tmp_path)
     assert stop.value.exit_code == 3
-    assert str(stop.value).startswith("losses/qf_loss became NaN during env steps 1500-1501")
+    assert str(stop.value).startswith("losses/qf_loss became NaN in the iteration after env "
+                                      "step 1500")
     latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
     assert latest.endswith("ckpt-1") and f"Latest checkpoint (last good): {latest}" in \
         str(stop.value)

@@ -59,6 +59,13 @@ class RunMetrics:
     wall_seconds_to_solve: float | None
 
 
+def _after(step: int, scheduled: int, every: int) -> int:
+    """The first point of the schedule ``scheduled + k * every`` past ``step``."""
+    while scheduled <= step:
+        scheduled += every
+    return scheduled
+
+
 class Trainer:
     """Owns the loop; subclasses own networks, losses and collection."""
 
@@ -130,8 +137,8 @@ class Trainer:
         for i, acts in enumerate(self.episode_actions):
             if done[i]:
                 acts.clear()
-            else:
-                acts.append(env_actions[i].copy())
+            else:  # the caller hands a fresh array every step: rows need no copy
+                acts.append(env_actions[i])
 
     # -- checkpoint state --------------------------------------------------------------------
     def _state(self) -> dict:
@@ -173,6 +180,7 @@ class Trainer:
         path = self.checkpoints.restore_latest(
             warn=lambda msg: print(f"rl-train: warning: {msg}", file=sys.stderr))
         self.after_restore()
+        self.last_checkpoint_step = self.env_steps
         removed = summaries.trim_events(self.run_dir, self.env_steps)
         if removed:
             print(f"rl-train: dropped {removed} TensorBoard events logged after the checkpoint",
@@ -217,8 +225,8 @@ class Trainer:
                     self._evaluate()
                     bar.set_postfix(eval=f"{self.last_eval[0]:.1f}", best=f"{self.best:.1f}")
                 if self.env_steps >= self.next_checkpoint:
-                    while self.next_checkpoint <= self.env_steps:
-                        self.next_checkpoint += cfg.checkpoint.every_env_steps
+                    self.next_checkpoint = _after(self.env_steps, self.next_checkpoint,
+                                                  cfg.checkpoint.every_env_steps)
                     self._save_checkpoint()
                 if self.stop_signal is not None:
                     raise self._interrupted()
@@ -244,8 +252,7 @@ class Trainer:
         return self.cfg.early_stop and self.solved_at is not None
 
     def _evaluate(self) -> None:
-        while self.next_eval <= self.env_steps:
-            self.next_eval += self.cfg.eval.every_env_steps
+        self.next_eval = _after(self.env_steps, self.next_eval, self.cfg.eval.every_env_steps)
         result = self.evaluator(self.act_greedy)
         self.last_eval, self.last_eval_step = (result.mean, result.std), self.env_steps
         if result.mean > self.best:
@@ -309,8 +316,8 @@ class Trainer:
         if match is None:
             raise exc
         latest = self.checkpoints.manager.latest_checkpoint or "none yet"
-        return RunStopped(f"losses/{match.group(1)} became {match.group(2)} during env steps "
-                          f"{before}-{before + self.cfg.num_envs}; stopped without saving. "
+        return RunStopped(f"losses/{match.group(1)} became {match.group(2)} in the iteration "
+                          f"after env step {before}; stopped without saving. "
                           f"Latest checkpoint (last good): {latest}", 3)
 
     def close(self) -> None:

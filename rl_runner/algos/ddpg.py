@@ -36,6 +36,17 @@ class UpdateMetrics(NamedTuple):
     actor_loss: tf.Tensor
 
 
+def to_bounds(actions, low, high):
+    """[-1, 1] -> [low, high], affinely per dimension (numpy arrays or tensors)."""
+    return low + (actions + 1.0) * 0.5 * (high - low)
+
+
+def actor_net(spec: EnvSpec, cfg: DDPGConfig, name: str):
+    """A deterministic actor: tanh outputs in [-1, 1]."""
+    return mlp(spec.obs_dim, cfg.hidden_sizes, spec.num_actions, cfg.activation,
+               output_activation="tanh", output_gain=0.01, name=name)
+
+
 def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, for every variable pair."""
     for t, o in zip(target, online):
@@ -51,8 +62,7 @@ class DeterministicPolicy(tf.Module):
     def __init__(self, spec: EnvSpec, cfg: DDPGConfig, name: str = "actor"):
         super().__init__(name="policy")
         self.normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_obs)
-        self.actor = mlp(spec.obs_dim, cfg.hidden_sizes, spec.num_actions, cfg.activation,
-                         output_activation="tanh", output_gain=0.01, name=name)
+        self.actor = actor_net(spec, cfg, name)
         self.low = tf.constant(spec.action_low)
         self.high = tf.constant(spec.action_high)
 
@@ -62,7 +72,7 @@ class DeterministicPolicy(tf.Module):
 
     def greedy(self, obs: tf.Tensor) -> tf.Tensor:
         """Deterministic actions on the env's bounds."""
-        return self.low + (self(obs) + 1.0) * 0.5 * (self.high - self.low)
+        return to_bounds(self(obs), self.low, self.high)
 
 
 class DDPGAgent(tf.Module):
@@ -80,7 +90,7 @@ class DDPGAgent(tf.Module):
         n_critics = 2 if cfg.twin_critics else 1
         self.policy = DeterministicPolicy(spec, cfg)
         self.actor, self.normalizer = self.policy.actor, self.policy.normalizer
-        self.actor_target = DeterministicPolicy(spec, cfg, name="actor_target").actor
+        self.actor_target = actor_net(spec, cfg, "actor_target")
         self.critics = [critic(f"critic_{i}") for i in range(n_critics)]
         self.critic_targets = [critic(f"critic_{i}_target") for i in range(n_critics)]
         soft_update(self.actor_target.variables, self.actor.variables, 1.0)
@@ -110,19 +120,27 @@ class DDPGAgent(tf.Module):
             tf.TensorSpec([None, self.replay.width], tf.float32), obs_spec,
             tf.TensorSpec([], tf.int32))
         self.act = self.compiled["act"].get_concrete_function(obs_spec)
-        self.train = self.compiled["train"].get_concrete_function(tf.TensorSpec([], tf.int32))
+        self._train = None
+
+    def train(self, num_updates: tf.Tensor) -> UpdateMetrics:
+        """``num_updates`` updates alone (benchmarks and tests; training goes through step),
+        through a concrete function traced on first use."""
+        if self._train is None:
+            self._train = self.compiled["train"].get_concrete_function(
+                tf.TensorSpec([], tf.int32))
+        return self._train(num_updates)
 
     def checkpoint_parts(self, include_replay: bool) -> dict:
         """Everything besides the policy that exact resume needs."""
         parts = {"actor_target": self.actor_target, "actor_optimizer": self.actor_optimizer,
                  "critic_optimizer": self.critic_optimizer, "target_noise_rng": self.rng,
                  "critic_updates": self.critic_updates, "last_actor_loss": self.last_actor_loss,
-                 "replay_rng": self.replay.rng, "replay_ptr": self.replay.ptr,
-                 "replay_size": self.replay.size}
+                 "replay_rng": self.replay.rng}
         for i, (critic, target) in enumerate(zip(self.critics, self.critic_targets)):
             parts[f"critic_{i}"], parts[f"critic_{i}_target"] = critic, target
-        if include_replay:
-            parts["replay_data"] = self.replay.data
+        if include_replay:  # without it, a resumed buffer starts empty (size 0)
+            parts.update(replay_data=self.replay.data, replay_ptr=self.replay.ptr,
+                         replay_size=self.replay.size)
         return parts
 
     def _critic_variables(self) -> list[tf.Variable]:
@@ -175,17 +193,22 @@ class DDPGAgent(tf.Module):
         self.critic_optimizer.apply_gradients(zip(tape.gradient(qf_loss, critic_vars),
                                                   critic_vars))
         self.critic_updates.assign_add(1)
-        if self.critic_updates % self.cfg.policy_delay == 0:
-            actor_vars = self.actor.trainable_variables
-            with tf.GradientTape() as tape:
-                actor_loss = self.actor_loss(batch.obs)
-            self.actor_optimizer.apply_gradients(zip(tape.gradient(actor_loss, actor_vars),
-                                                     actor_vars))
-            self.last_actor_loss.assign(actor_loss)
-            soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
-            for target, online in zip(self.critic_targets, self.critics):
-                soft_update(target.variables, online.variables, self.cfg.tau)
+        if self.cfg.policy_delay == 1:  # decided while tracing: no conditional in the graph
+            self._actor_and_targets(batch)
+        elif self.critic_updates % self.cfg.policy_delay == 0:
+            self._actor_and_targets(batch)
         return UpdateMetrics(qf_loss, qf_values, tf.identity(self.last_actor_loss))
+
+    def _actor_and_targets(self, batch: Transitions) -> None:
+        actor_vars = self.actor.trainable_variables
+        with tf.GradientTape() as tape:
+            actor_loss = self.actor_loss(batch.obs)
+        self.actor_optimizer.apply_gradients(zip(tape.gradient(actor_loss, actor_vars),
+                                                 actor_vars))
+        self.last_actor_loss.assign(actor_loss)
+        soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
+        for target, online in zip(self.critic_targets, self.critics):
+            soft_update(target.variables, online.variables, self.cfg.tau)
 
     def _train(self, num_updates: tf.Tensor) -> UpdateMetrics:
         metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
@@ -255,6 +278,7 @@ class DDPGTrainer(Trainer):
         self.policy_out = self.agent.act(tf.constant(self.obs, tf.float32)).numpy()
         self.owed_updates = 0.0
         self.next_log = LOG_EVERY_ENV_STEPS
+        self.counts: dict[int, tf.Tensor] = {}  # update counts as tensors, made once each
 
     @staticmethod
     def build_policy(spec: EnvSpec, algo: DDPGConfig) -> DeterministicPolicy:
@@ -262,8 +286,7 @@ class DDPGTrainer(Trainer):
         return DeterministicPolicy(spec, algo)
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
-        """[-1, 1] -> [low, high], affinely per dimension."""
-        return self.low + (actions + 1.0) * 0.5 * (self.high - self.low)
+        return to_bounds(actions, self.low, self.high)
 
     def iteration(self) -> int:
         n = self.cfg.num_envs
@@ -289,8 +312,10 @@ class DDPGTrainer(Trainer):
         rows = np.concatenate([self.obs, actions, rewards[:, None],
                                final_observations(next_obs, infos, done),
                                terminated[:, None]], axis=1, dtype=np.float32)
+        if num_updates not in self.counts:
+            self.counts[num_updates] = tf.constant(num_updates, tf.int32)
         policy_out, metrics = self.agent.step(tf.constant(rows), tf.constant(next_obs, tf.float32),
-                                              tf.constant(num_updates, tf.int32))
+                                              self.counts[num_updates])
         self.policy_out = policy_out.numpy()
         self.obs = next_obs
         self.updates += num_updates
