@@ -7,7 +7,8 @@ failed job's ``failure.json``), groups the runs by the config keys that differ b
 - ``report.md``: per group, the number of seeds, failures, mean / std / bootstrap 95 % CI of the
   final eval return, how many runs reached their threshold and the mean env steps to reach it,
   the best eval return; then the failed jobs with their error;
-- ``curves.png``: eval return vs env steps, mean and a shaded bootstrap 95 % CI per group.
+- ``curves.png``: eval return vs env steps, mean and a shaded bootstrap 95 % CI per group
+  (a run that stopped early because it solved keeps its last eval value).
 
 Reads the event files with TensorBoard's loader and plain protobufs (no TensorFlow import) and
 configs with OmegaConf; nothing is executed or unpickled.
@@ -143,19 +144,27 @@ def plot(groups: dict[str, list[Run]], path: Path) -> None:
     rng = np.random.default_rng(0)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for label, members in groups.items():
-        curves = [r.curve for r in members if r.curve]
-        if not curves:
+        runs = [r for r in members if r.curve]
+        if not runs:
             continue
-        end = min(c[-1][0] for c in curves)
-        grid = np.unique([s for c in curves for s, _ in c if s <= end])
-        ys = np.array([np.interp(grid, [s for s, _ in c], [v for _, v in c]) for c in curves])
-        mean = ys.mean(axis=0)
-        if len(curves) > 1:
-            idx = rng.integers(0, len(curves), size=(1000, len(curves)))
-            boot = ys[idx].mean(axis=1)
-            ax.fill_between(grid, np.percentile(boot, 2.5, axis=0),
-                            np.percentile(boot, 97.5, axis=0), alpha=0.2)
-        ax.plot(grid, mean, label=f"{label} (n={len(curves)})")
+        start = max(r.curve[0][0] for r in runs)  # where every run has a first point
+        grid = np.unique([s for r in runs for s, _ in r.curve if s >= start])
+        ys = np.full((len(runs), len(grid)), np.nan)
+        for i, run in enumerate(runs):
+            steps, values = zip(*run.curve)
+            # A run that stopped early because it solved keeps its last value; any other run
+            # leaves the mean where its curve ends.
+            end = grid[-1] if run.metrics.get("solved") else steps[-1]
+            inside = (grid >= steps[0]) & (grid <= end)
+            ys[i, inside] = np.interp(grid[inside], steps, values)
+        ax.plot(grid, np.nanmean(ys, axis=0), label=f"{label} (n={len(runs)})")
+        if len(runs) > 1:
+            lo, hi = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
+            for j in range(len(grid)):
+                column = ys[~np.isnan(ys[:, j]), j]
+                if len(column) > 1:
+                    lo[j], hi[j] = bootstrap_ci(column, rng)
+            ax.fill_between(grid, lo, hi, alpha=0.2)
     ax.set_xlabel("env steps")
     ax.set_ylabel("eval return (mean, 95 % CI)")
     ax.legend(fontsize=7)

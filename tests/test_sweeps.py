@@ -89,3 +89,18 @@ def test_cluster_launchers_run_a_job(tmp_path, launcher):
     (job,) = job_dirs(tmp_path)
     assert json.loads((job / "metrics.json").read_text())["env_steps"] >= 600
     assert read_scalars(job)["eval/episodic_return"]
+
+
+def test_report_groups_by_what_varies_and_bootstraps_the_mean():
+    import numpy as np
+
+    from rl_runner.report import Run, bootstrap_ci, group_key
+
+    runs = [Run(Path(f"r{i}"), {"algo.lr": lr, "seed": s, "progress": False, "env.id": "X"})
+            for i, (lr, s) in enumerate([(0.1, 0), (0.1, 1), (0.2, 0)])]
+    assert group_key(runs) == ["algo.lr"]  # seed and runtime keys never split groups
+    rng = np.random.default_rng(0)
+    assert bootstrap_ci(np.array([3.0, 3.0, 3.0]), rng) == (3.0, 3.0)
+    assert bootstrap_ci(np.array([7.0]), rng) == (7.0, 7.0)
+    lo, hi = bootstrap_ci(np.array([0.0, 10.0, 0.0, 10.0]), rng)
+    assert 0.0 <= lo < 5.0 < hi <= 10.0
