@@ -217,7 +217,10 @@ def resume_arguments(argv: list[str]) -> list[str]:
     except ConfigError as exc:
         print(f"rl-train: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    return [*argv, f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
+    # Quoted for Hydra's override grammar: a sweep job's dir holds '=' and ','.
+    quoted = "'" + run_dir.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    kept = [a for a in argv if not a.startswith("resume=")]
+    return [*kept, f"resume={quoted}", f"hydra.run.dir={quoted}", "hydra.output_subdir=null"]
 
 
 def cli() -> None:

@@ -215,3 +215,19 @@ def test_rl_eval_bad_arguments_are_one_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"rl-eval: error: {tmp_path / 'nope'} is not a run dir: "
         f"{tmp_path / 'nope' / '.hydra' / 'config.yaml'} does not exist")
+
+
+def test_resume_arguments_quote_a_sweep_job_dir_for_hydra(tmp_path):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from rl_runner.train import resume_arguments
+
+    run_dir = tmp_path / "algo.lr=0.001,seed=1"
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text("seed: 1\n")
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "checkpoint").write_text("")
+    args = resume_arguments([f"resume={run_dir}", "progress=false"])
+    parsed = {o.key_or_group: o.value() for o in OverridesParser.create().parse_overrides(args)}
+    assert parsed["resume"] == str(run_dir) and parsed["hydra.run.dir"] == str(run_dir)
+    assert parsed["progress"] is False and parsed["hydra.output_subdir"] is None
