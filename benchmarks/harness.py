@@ -7,12 +7,8 @@ from benchmarks.common import ROOT
 
 
 def make_trainer(overrides: list[str], run_dir: str):
-    from rl_runner import device
-    from rl_runner.algos import trainer_class
-    from rl_runner.train import prepare
+    from rl_runner.train import build_trainer, prepare
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["progress=false", *overrides])
-    typed, spec = prepare(cfg)
-    device.setup(typed.device, typed.threads, typed.seed, typed.deterministic)
-    return trainer_class(typed.algo.name)(typed, spec, run_dir)
+    return build_trainer(*prepare(cfg), run_dir)[0]

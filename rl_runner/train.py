@@ -94,13 +94,19 @@ def prepare_resume(cfg: DictConfig):
     return typed, describe(typed.env, typed.algo.name)
 
 
-def run(typed: Config, spec, run_dir: str):
-    """Build the trainer, resume it if asked, and train; returns RunMetrics."""
+def build_trainer(typed: Config, spec, run_dir: str):
+    """Set TensorFlow up for this run and build its trainer (not trained yet); returns the
+    trainer and the device it uses. Tests and benchmarks build trainers through here too."""
     from rl_runner import device
     from rl_runner.algos import trainer_class
 
     used = device.setup(typed.device, typed.threads, typed.seed, typed.deterministic)
-    trainer = trainer_class(typed.algo.name)(typed, spec, run_dir)
+    return trainer_class(typed.algo.name)(typed, spec, run_dir), used
+
+
+def run(typed: Config, spec, run_dir: str):
+    """Build the trainer, resume it if asked, and train; returns RunMetrics."""
+    trainer, used = build_trainer(typed, spec, run_dir)
     try:
         if typed.resume:
             path = trainer.resume()

@@ -58,13 +58,9 @@ def train_in_process(overrides: list[str], run_dir: Path):
 
 def make_trainer(overrides: list[str], run_dir: Path):
     """The trainer `rl-train <overrides>` would build (TensorFlow set up), not yet trained."""
-    from rl_runner import device
-    from rl_runner.algos import trainer_class
-    from rl_runner.train import prepare
+    from rl_runner.train import build_trainer, prepare
 
-    typed, spec = prepare(compose(["progress=false", *overrides]))
-    device.setup(typed.device, typed.threads, typed.seed, typed.deterministic)
-    return trainer_class(typed.algo.name)(typed, spec, run_dir)
+    return build_trainer(*prepare(compose(["progress=false", *overrides])), run_dir)[0]
 
 
 def rl_train(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
