@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import rl_runner  # noqa: E402,F401  (sets TensorFlow's environment defaults)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

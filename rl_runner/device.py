@@ -6,13 +6,9 @@ TensorFlow sees it.
 """
 from __future__ import annotations
 
-import os
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import tensorflow as tf  # noqa: E402
-
-from rl_runner.config import ConfigError  # noqa: E402
+from rl_runner.config import ConfigError
 
 _configured: str | None = None
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -131,7 +130,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("options", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
     opts = parse_options(parser, args.options)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from rl_runner.config import ConfigError, load_run_config
     from rl_runner.envs import describe

@@ -85,3 +85,14 @@ class ObsNormalizer(tf.Module):
         if not self.enabled:
             return x
         return tf.clip_by_value((x - self.mean) / tf.sqrt(self.var + 1e-8), -10.0, 10.0)
+
+
+def checked_gradients(grads: list[tf.Tensor], loss_name: str) -> list[tf.Tensor]:
+    """``grads``, each checked for NaN/Inf under the name ``<loss_name>_gradient``.
+
+    A finite loss does not prove finite weights: oneDNN's fused ReLU on the CPU (and cuDNN's on
+    a GPU) maps NaN to 0, so NaN weights feeding a ReLU leave the loss finite while they make
+    the gradients NaN through the layers behind them. Checking the gradients catches it in the
+    same update."""
+    return [tf.debugging.check_numerics(g, f"{loss_name}_gradient") for g in grads]
+

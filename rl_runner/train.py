@@ -11,22 +11,20 @@ import os
 import runpy
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any TensorFlow import
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
-import hydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from omegaconf.errors import MissingMandatoryValue  # noqa: E402
-
-from rl_runner.config import (  # noqa: E402
+from rl_runner.config import (
     Config,
     ConfigError,
     load_run_config,
     register_configs,
     validate,
 )
-from rl_runner.errors import RunStopped  # noqa: E402
+from rl_runner.errors import RunStopped
 
 register_configs()
 

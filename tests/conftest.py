@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import rl_runner  # noqa: E402,F401  (sets TensorFlow's environment defaults)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"

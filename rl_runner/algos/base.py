@@ -316,7 +316,9 @@ class Trainer:
         if match is None:
             raise exc
         latest = self.checkpoints.manager.latest_checkpoint or "none yet"
-        return RunStopped(f"losses/{match.group(1)} became {match.group(2)} in the iteration "
+        loss = f"losses/{match.group(1).removesuffix('_gradient')}"
+        what = f"the gradient of {loss}" if match.group(1).endswith("_gradient") else loss
+        return RunStopped(f"{what} became {match.group(2)} in the iteration "
                           f"after env step {before}; stopped without saving. "
                           f"Latest checkpoint (last good): {latest}", 3)
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 from rl_runner.algos.base import Trainer
 from rl_runner.config import Config, DDPGConfig
 from rl_runner.envs import EnvSpec, final_observations
-from rl_runner.networks import ObsNormalizer, mlp
+from rl_runner.networks import ObsNormalizer, checked_gradients, mlp
 from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
 
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
@@ -190,8 +190,8 @@ class DDPGAgent(tf.Module):
         critic_vars = self._critic_variables()
         with tf.GradientTape() as tape:
             qf_loss, qf_values = self.critic_loss(batch)
-        self.critic_optimizer.apply_gradients(zip(tape.gradient(qf_loss, critic_vars),
-                                                  critic_vars))
+        grads = checked_gradients(tape.gradient(qf_loss, critic_vars), "qf_loss")
+        self.critic_optimizer.apply_gradients(zip(grads, critic_vars))
         self.critic_updates.assign_add(1)
         if self.cfg.policy_delay == 1:  # decided while tracing: no conditional in the graph
             self._actor_and_targets(batch)
@@ -203,8 +203,8 @@ class DDPGAgent(tf.Module):
         actor_vars = self.actor.trainable_variables
         with tf.GradientTape() as tape:
             actor_loss = self.actor_loss(batch.obs)
-        self.actor_optimizer.apply_gradients(zip(tape.gradient(actor_loss, actor_vars),
-                                                 actor_vars))
+        grads = checked_gradients(tape.gradient(actor_loss, actor_vars), "actor_loss")
+        self.actor_optimizer.apply_gradients(zip(grads, actor_vars))
         self.last_actor_loss.assign(actor_loss)
         soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
         for target, online in zip(self.critic_targets, self.critics):

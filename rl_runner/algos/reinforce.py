@@ -19,7 +19,7 @@ import tensorflow as tf
 from rl_runner.algos.base import Trainer
 from rl_runner.config import Config, ReinforceConfig
 from rl_runner.envs import EnvSpec
-from rl_runner.networks import NumpyMLP, mlp
+from rl_runner.networks import NumpyMLP, checked_gradients, mlp
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -174,7 +174,7 @@ class ReinforceTrainer(Trainer):
             losses = policy_loss(log_prob, returns, entropy, self.algo.normalize_returns,
                                  self.algo.entropy_coef)
             loss = tf.debugging.check_numerics(losses.policy_loss, "policy_loss")
-        grads = tape.gradient(loss, variables)
+        grads = checked_gradients(tape.gradient(loss, variables), "policy_loss")
         if self.algo.max_grad_norm > 0:
             grads, _ = tf.clip_by_global_norm(grads, self.algo.max_grad_norm)
         self.optimizer.apply_gradients(zip(grads, variables))
