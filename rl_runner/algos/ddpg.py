@@ -114,7 +114,7 @@ class DDPGAgent(tf.Module):
         # signature matching of a polymorphic tf.function (~1 ms a call on a 2-core CPU).
         self.compiled = {
             "step": tf.function(self._step, jit_compile=jit),
-            "act": tf.function(self._act),
+            "act": tf.function(self.policy.__call__),
             "train": tf.function(self._train, jit_compile=jit)}
         self.step = self.compiled["step"].get_concrete_function(
             tf.TensorSpec([None, self.replay.width], tf.float32), obs_spec,
@@ -216,17 +216,13 @@ class DDPGAgent(tf.Module):
             metrics = self.update()
         return metrics
 
-    def _act(self, obs: tf.Tensor) -> tf.Tensor:
-        """Deterministic actions in [-1, 1]."""
-        return self.policy(obs)
-
     def _step(self, rows: tf.Tensor, act_obs: tf.Tensor, num_updates: tf.Tensor):
         """Store a vector step's transitions (packed rows, see ``ReplayBuffer``), run
         ``num_updates`` updates, and return the actions for ``act_obs``."""
         self.replay.add_rows(rows)
         self.normalizer.update(act_obs)
         metrics = self._train(num_updates)
-        return self._act(act_obs), metrics
+        return self.policy(act_obs), metrics
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +254,9 @@ class Exploration:
         return std * self.state
 
     def reset(self, done: np.ndarray) -> None:
-        self.state[done] = 0.0
+        """Restart the OU process of the envs whose episode ended (Gaussian noise has none)."""
+        if self.cfg.type == "ou":
+            self.state[done] = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
