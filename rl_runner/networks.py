@@ -95,4 +95,3 @@ def checked_gradients(grads: list[tf.Tensor], loss_name: str) -> list[tf.Tensor]
     the gradients NaN through the layers behind them. Checking the gradients catches it in the
     same update."""
     return [tf.debugging.check_numerics(g, f"{loss_name}_gradient") for g in grads]
-
