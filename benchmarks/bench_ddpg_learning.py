@@ -23,6 +23,10 @@ RUNS = {  # name -> overrides
     "td3_pusher_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0"],
     "ddpg_pusher_s1": ["algo=ddpg", "env=pusher", "seed=1"],
     "ddpg_pusher_s2": ["algo=ddpg", "env=pusher", "seed=2"],
+    # Candidates against the collapses: LayerNorm critic + unit-norm penultimate features.
+    **{f"ddpg_norm_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
+                              "algo.critic_layer_norm=true", "algo.feature_norm=true"]
+       for seed in (0, 1, 2)},
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)
@@ -72,12 +76,20 @@ def report() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {name: scalar_curve(OUT / name, "eval/episodic_return")
-              for name in RUNS if (OUT / name).exists()}
-    curves = {k: v for k, v in curves.items() if v}
-    training = {name: binned(scalar_curve(OUT / name, "charts/episodic_return"))
-                for name in curves}
-    (HERE / "learning_pusher.json").write_text(json.dumps(curves, indent=1) + "\n")
+    # Run dirs are git-ignored and a fresh checkout has none: the JSON keeps every run's
+    # curves, and runs found on disk replace their entries.
+    saved = HERE / "learning_pusher.json"
+    stored = json.loads(saved.read_text()) if saved.exists() else {}
+    if "eval" not in stored:  # the first format held eval curves only
+        stored = {"eval": stored, "training": {}}
+    curves, training = stored["eval"], stored["training"]
+    for name in RUNS:
+        curve = scalar_curve(OUT / name, "eval/episodic_return") if (OUT / name).exists() else []
+        if curve:
+            curves[name] = curve
+            training[name] = binned(scalar_curve(OUT / name, "charts/episodic_return"))
+    curves = {name: curves[name] for name in RUNS if name in curves}
+    saved.write_text(json.dumps({"eval": curves, "training": training}) + "\n")
 
     def at(curve, step):
         points = [v for s, v in curve if s <= step]
@@ -93,7 +105,8 @@ def report() -> None:
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     for name, curve in curves.items():
         line, = ax.plot([s for s, _ in curve], [v for _, v in curve], label=name)
-        ax_train.plot([s for s, _ in training[name]], [v for _, v in training[name]],
+        train_curve = training.get(name, [])
+        ax_train.plot([s for s, _ in train_curve], [v for _, v in train_curve],
                       color=line.get_color(), lw=0.8)
     for axis in (ax, ax_train):
         axis.axhline(-25, color="grey", ls="--", lw=1, label="target -25")

@@ -97,6 +97,10 @@ class DDPGConfig:
                                       "(fraction of the half-range); 0 disables", ge=0.0)
     target_noise_clip: float = knob(0.5, "TD3: clip of the target-action noise", ge=0.0)
     normalize_obs: bool = knob(False, "normalise observations by running mean/std")
+    critic_layer_norm: bool = knob(False, "LayerNorm before each hidden activation of the "
+                                   "critic(s)")
+    feature_norm: bool = knob(False, "scale the last hidden features of actor and critic to "
+                              "unit L2 norm (penultimate normalisation)")
     jit_compile: bool = knob(False, "compile the fused update with XLA")
     updates_per_call: int = knob(1, "updates fused into one tf.function call", ge=1)
 

@@ -21,14 +21,25 @@ ACTIVATIONS_NP = {
 
 def mlp(input_dim: int, hidden_sizes: list[int], output_dim: int, activation: str = "relu",
         output_activation: str | None = None, output_gain: float = 1.0,
-        name: str = "mlp") -> keras.Sequential:
+        name: str = "mlp", layer_norm: bool = False,
+        feature_norm: bool = False) -> keras.Sequential:
     """A fully connected network: orthogonal init (gain sqrt 2 hidden, ``output_gain`` last),
-    zero biases. A small output gain (0.01) starts a policy near uniform."""
+    zero biases. A small output gain (0.01) starts a policy near uniform.
+
+    ``layer_norm`` puts a LayerNorm between each hidden Dense and its activation;
+    ``feature_norm`` scales the last hidden layer's output to unit L2 norm ("penultimate
+    normalisation", Bjorck et al. 2022), which bounds what the output layer sees. ``NumpyMLP``
+    mirrors neither."""
     layers = [keras.Input(shape=(input_dim,))]
     for i, units in enumerate(hidden_sizes):
         layers.append(keras.layers.Dense(
-            units, activation=activation, name=f"hidden_{i}",
+            units, activation=None if layer_norm else activation, name=f"hidden_{i}",
             kernel_initializer=keras.initializers.Orthogonal(gain=np.sqrt(2.0))))
+        if layer_norm:
+            layers += [keras.layers.LayerNormalization(name=f"layer_norm_{i}"),
+                       keras.layers.Activation(activation, name=f"activation_{i}")]
+    if feature_norm:
+        layers.append(keras.layers.UnitNormalization(name="feature_norm"))
     layers.append(keras.layers.Dense(
         output_dim, activation=output_activation, name="out",
         kernel_initializer=keras.initializers.Orthogonal(gain=output_gain)))

@@ -109,6 +109,26 @@ def test_policy_delay_updates_actor_and_targets_every_n_critic_updates():
                                                         a.critic_targets[0].get_weights()))
 
 
+def test_feature_norm_and_critic_layer_norm_shape_the_networks_and_targets_track_them():
+    a = agent(feature_norm=True, critic_layer_norm=True, tau=1.0)
+    x = tf.random.normal([5, 3])
+    for net, inputs in ((a.actor, x), (a.critics[0], tf.concat([x, tf.ones([5, 2])], 1))):
+        for layer in net.layers[:-1]:  # everything up to the output layer
+            inputs = layer(inputs)
+        np.testing.assert_allclose(tf.norm(inputs, axis=1), 1.0, rtol=1e-5)
+    kinds = {type(layer).__name__ for layer in a.critics[0].layers}
+    assert "LayerNormalization" in kinds
+    assert "LayerNormalization" not in {type(layer).__name__ for layer in a.actor.layers}
+    a.replay.add(batch([1.0] * 8, [0.0] * 8))
+    a.train(tf.constant(1))
+    online, target = a.critics[0].variables, a.critic_targets[0].variables
+    assert len(online) == len(target) == 2 * 2 + 2  # two Dense, one LayerNorm
+    for o, t in zip(online, target):  # tau = 1: targets copy every variable, LayerNorm's too
+        np.testing.assert_array_equal(o, t)
+    gamma = [v for v in online if "gamma" in v.path][0]
+    assert not np.allclose(gamma, 1.0)  # the LayerNorm scale is trained
+
+
 def test_replay_wraps_around_and_samples_only_filled_slots():
     buf = ReplayBuffer(capacity=5, obs_dim=1, act_dim=1, seed=0)
 

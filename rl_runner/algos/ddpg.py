@@ -44,7 +44,8 @@ def to_bounds(actions, low, high):
 def actor_net(spec: EnvSpec, cfg: DDPGConfig, name: str):
     """A deterministic actor: tanh outputs in [-1, 1]."""
     return mlp(spec.obs_dim, cfg.hidden_sizes, spec.num_actions, cfg.activation,
-               output_activation="tanh", output_gain=0.01, name=name)
+               output_activation="tanh", output_gain=0.01, name=name,
+               feature_norm=cfg.feature_norm)
 
 
 def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float) -> None:
@@ -85,7 +86,8 @@ class DDPGAgent(tf.Module):
         self.obs_dim, self.act_dim = obs_dim, act_dim
 
         def critic(name):
-            return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name)
+            return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name,
+                       layer_norm=cfg.critic_layer_norm, feature_norm=cfg.feature_norm)
 
         n_critics = 2 if cfg.twin_critics else 1
         self.policy = DeterministicPolicy(spec, cfg)
