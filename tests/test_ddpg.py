@@ -182,8 +182,9 @@ def test_fused_step_does_not_retrace(tmp_path):
         trainer.env_steps += trainer.iteration()
     assert trainer.updates == 2 * (40 - 10 + 1)
     trainer.act_greedy(np.zeros((5, spec.obs_dim)))  # another batch size
+    # One step graph without updates (the random phase), one with a loop of them.
     assert {name: fn.experimental_get_tracing_count()
-            for name, fn in trainer.agent.compiled.items()} == {"step": 1, "act": 1, "train": 0}
+            for name, fn in trainer.agent.compiled.items()} == {"step": 2, "act": 1, "train": 0}
     trainer.close()
 
 
