@@ -33,16 +33,12 @@ def rate(fn, seconds: float = SECONDS) -> float:
 
 def roof(overrides: list[str]) -> tuple[list[float], list[float]]:
     """(isolated fused-update calls/s, training-loop env steps/s), alternating, one process."""
-    import tensorflow as tf
-
     with tempfile.TemporaryDirectory() as tmp:
         trainer = make_trainer([*BASE, *overrides], tmp)
         for _ in range(1200):  # past learning_starts, everything traced
             trainer.env_steps += trainer.iteration()
-        one = tf.constant(1, tf.int32)
-
-        def update():
-            trainer.agent.train(one)
+        def update():  # the same single-update graph the loop's step runs, minus store and act
+            trainer.agent.train(1)
             return 1
 
         def loop():

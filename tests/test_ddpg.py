@@ -99,11 +99,11 @@ def test_policy_delay_updates_actor_and_targets_every_n_critic_updates():
     a.replay.add(batch([1.0] * 8, [0.0] * 8))
     actor_before = [w.copy() for w in a.actor.get_weights()]
     target_before = [w.copy() for w in a.critic_targets[0].get_weights()]
-    a.train(tf.constant(2))
+    a.train(2)
     assert all(np.array_equal(x, y) for x, y in zip(actor_before, a.actor.get_weights()))
     assert all(np.array_equal(x, y) for x, y in zip(target_before,
                                                     a.critic_targets[0].get_weights()))
-    a.train(tf.constant(1))  # third critic update: actor and targets move
+    a.train(1)  # third critic update: actor and targets move
     assert not all(np.array_equal(x, y) for x, y in zip(actor_before, a.actor.get_weights()))
     assert not all(np.array_equal(x, y) for x, y in zip(target_before,
                                                         a.critic_targets[0].get_weights()))
@@ -120,7 +120,7 @@ def test_feature_norm_and_critic_layer_norm_shape_the_networks_and_targets_track
     assert "LayerNormalization" in kinds
     assert "LayerNormalization" not in {type(layer).__name__ for layer in a.actor.layers}
     a.replay.add(batch([1.0] * 8, [0.0] * 8))
-    a.train(tf.constant(1))
+    a.train(1)
     online, target = a.critics[0].variables, a.critic_targets[0].variables
     assert len(online) == len(target) == 2 * 2 + 2  # two Dense, one LayerNorm
     for o, t in zip(online, target):  # tau = 1: targets copy every variable, LayerNorm's too

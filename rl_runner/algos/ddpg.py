@@ -4,7 +4,8 @@ Reads top to bottom: the agent's networks, its losses, the fused compiled step, 
 
 One compiled call per vector env step (``DDPGAgent.step``) stores the step's transitions in the
 device-resident replay buffer, runs ``num_updates`` full updates (sample, critic, actor, soft
-target update) in a ``tf.range`` loop, and returns the actor's action for the next observations.
+target update; more than one in a ``tf.range`` loop), and returns the actor's action for the
+next observations.
 Each Python -> TensorFlow crossing costs about as much as a fifth of an update on a 2-core CPU,
 so one crossing per env step is what keeps the loop at the update's speed.
 
@@ -127,42 +128,48 @@ class DDPGAgent(tf.Module):
 
         obs_spec = tf.TensorSpec([None, obs_dim], tf.float32)
         jit = cfg.jit_compile or None
-        # Concrete functions: one fixed signature, and calling them skips the per-call
-        # signature matching of a polymorphic tf.function (~1 ms a call on a 2-core CPU).
         self.compiled = {
             "step": tf.function(self._step, jit_compile=jit),
             "act": tf.function(self.policy.__call__),
-            "train": tf.function(self._train, jit_compile=jit)}
-        self._step_specs = (tf.TensorSpec([None, self.replay.width], tf.float32), obs_spec,
-                            tf.TensorSpec([], tf.int32))
-        self._steps: dict[int, object] = {}   # graph variant -> its direct call
+            "train": tf.function(self._updates, jit_compile=jit)}
+        count_spec = tf.TensorSpec([], tf.int32)
+        self._specs = {"step": (tf.TensorSpec([None, self.replay.width + obs_dim], tf.float32),
+                                count_spec),
+                       "train": (count_spec,)}
+        self._calls: dict[tuple[str, int], object] = {}  # (graph, variant) -> direct call
         self._counts: dict[int, tf.Tensor] = {}  # update counts as tensors, made once each
+        # A concrete function: one fixed signature, no per-call signature matching.
         self.act = self.compiled["act"].get_concrete_function(obs_spec)
-        self._train_call = None
 
-    def step(self, rows: tf.Tensor, act_obs: tf.Tensor, num_updates: int):
-        """Store ``rows``, run ``num_updates`` updates, act on ``act_obs``: one compiled call.
+    def _call(self, name: str, num_updates: int):
+        """The direct call of graph ``name`` for ``num_updates`` updates, and the count tensor.
 
         0 and 1 updates get graphs of their own; more run in a ``tf.range`` loop, whose loop
-        variables (every captured weight and slot) cost ~0.2-0.4 ms a call on a 2-core CPU
-        even for one iteration. So the trace count is the number of variants used (<= 3)."""
+        variables (every captured weight and slot) cost ~0.2-0.4 ms a call on a 2-core CPU even
+        for one iteration. So each graph is traced at most once per variant (0, 1, ``LOOP``)."""
+        num_updates = int(num_updates)
         variant = min(num_updates, LOOP)
-        call = self._steps.get(variant)
+        call = self._calls.get((name, variant))
         if call is None:
-            call = self._steps[variant] = direct_call(
-                self.compiled["step"].get_concrete_function(*self._step_specs, variant))
+            call = self._calls[name, variant] = direct_call(
+                self.compiled[name].get_concrete_function(*self._specs[name], variant))
         count = self._counts.get(num_updates)
         if count is None:
             count = self._counts[num_updates] = tf.constant(num_updates, tf.int32)
-        return call(rows, act_obs, count)
+        return call, count
 
-    def train(self, num_updates: tf.Tensor) -> UpdateMetrics:
-        """``num_updates`` updates alone (benchmarks and tests; training goes through step),
-        through a concrete function traced on first use."""
-        if self._train_call is None:
-            self._train_call = self.compiled["train"].get_concrete_function(
-                tf.TensorSpec([], tf.int32))
-        return self._train_call(num_updates)
+    def step(self, rows_and_obs: np.ndarray, num_updates: int):
+        """One compiled call: store the transition rows, run ``num_updates`` updates, and act.
+
+        ``rows_and_obs`` is ``[replay row (see ReplayBuffer) | observation to act on]`` per env,
+        one array so that one tensor crosses into TensorFlow per env step."""
+        call, count = self._call("step", num_updates)
+        return call(tf.constant(rows_and_obs, tf.float32), count)
+
+    def train(self, num_updates: int | tf.Tensor) -> UpdateMetrics:
+        """``num_updates`` updates alone (benchmarks and tests; training goes through step)."""
+        call, count = self._call("train", num_updates)
+        return call(count)
 
     def checkpoint_parts(self, include_replay: bool) -> dict:
         """Everything besides the policy that exact resume needs."""
@@ -244,24 +251,22 @@ class DDPGAgent(tf.Module):
         for target, online in zip(self.critic_targets, self.critics):
             soft_update(target.variables, online.variables, self.cfg.tau)
 
-    def _train(self, num_updates: tf.Tensor) -> UpdateMetrics:
+    def _updates(self, num_updates: tf.Tensor, variant: int) -> UpdateMetrics:
+        """``variant`` updates (0 or 1), or ``num_updates`` in a loop (``variant == LOOP``)."""
+        if variant == 1:
+            return self.update()
         metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
-        for _ in tf.range(num_updates):
-            metrics = self.update()
+        if variant == LOOP:
+            for _ in tf.range(num_updates):
+                metrics = self.update()
         return metrics
 
-    def _step(self, rows: tf.Tensor, act_obs: tf.Tensor, num_updates: tf.Tensor, variant: int):
-        """Store a vector step's transitions (packed rows, see ``ReplayBuffer``), run
-        ``num_updates`` updates (``variant``: 0, 1, or ``LOOP`` for the tensor's count), and
-        return the actions for ``act_obs``."""
+    def _step(self, rows_and_obs: tf.Tensor, num_updates: tf.Tensor, variant: int):
+        """Store a vector step's transitions, run the updates, act on the next observations."""
+        rows, act_obs = tf.split(rows_and_obs, [self.replay.width, self.obs_dim], axis=1)
         self.replay.add_rows(rows)
         self.normalizer.update(act_obs)
-        if variant == LOOP:
-            metrics = self._train(num_updates)
-        elif variant == 1:
-            metrics = self.update()
-        else:
-            metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
+        metrics = self._updates(num_updates, variant)
         return self.policy(act_obs), metrics
 
 
@@ -346,11 +351,10 @@ class DDPGTrainer(Trainer):
             if self.owed_updates >= self.algo.updates_per_call:
                 num_updates = int(self.owed_updates)
                 self.owed_updates -= num_updates
-        rows = np.concatenate([self.obs, actions, rewards[:, None],
-                               final_observations(next_obs, infos, done),
-                               terminated[:, None]], axis=1, dtype=np.float32)
-        policy_out, metrics = self.agent.step(tf.constant(rows), tf.constant(next_obs, tf.float32),
-                                              num_updates)
+        rows_and_obs = np.concatenate([self.obs, actions, rewards[:, None],
+                                       final_observations(next_obs, infos, done),
+                                       terminated[:, None], next_obs], axis=1, dtype=np.float32)
+        policy_out, metrics = self.agent.step(rows_and_obs, num_updates)
         self.policy_out = policy_out.numpy()
         self.obs = next_obs
         self.updates += num_updates
