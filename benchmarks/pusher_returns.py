@@ -1,0 +1,80 @@
+"""Where a trained Pusher policy's return goes: the three reward terms, and how close it gets.
+
+    python -m benchmarks.pusher_returns benchmarks/learning/ddpg_pusher_s0 [best|latest]
+
+Pusher-v5's reward per step is dist + near + ctrl: -|object - goal| (weight 1),
+-|object - fingertip| (weight 0.5) and -|action|^2 (weight 0.1). This runs the run's
+deterministic policy for 20 evaluation episodes (the trainer's eval seeds) and prints each
+term's mean episode sum, the object-goal distance at the start and at the end, and the step at
+which the object first came within 5 cm of the goal. It tells a slow push from a push that
+stops short, and both from a policy that pays for large actions.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("checkpoint", nargs="?", default="best", choices=["best", "latest"])
+    parser.add_argument("--episodes", type=int, default=20)
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    from rl_runner import device
+    from rl_runner.algos import trainer_class
+    from rl_runner.algos.base import EVAL_SEED_OFFSET
+    from rl_runner.checkpoint import restore_policy
+    from rl_runner.config import load_run_config
+    from rl_runner.envs import SeedEachEpisode, describe, make_env
+
+    cfg = load_run_config(args.run_dir)
+    spec = describe(cfg.env, cfg.algo.name)
+    device.setup("cpu", 1, cfg.seed, False)
+    policy = trainer_class(cfg.algo.name).build_policy(spec, cfg.algo)
+    path = restore_policy(args.run_dir, policy, args.checkpoint)
+    greedy = tf.function(policy.greedy, input_signature=[
+        tf.TensorSpec([None, spec.obs_dim], tf.float32)])
+
+    env = SeedEachEpisode(make_env(cfg.env))
+    terms = {"reward_dist": [], "reward_near": [], "reward_ctrl": []}
+    start, end, reached, returns = [], [], [], []
+    obs, _ = env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
+    for episode in range(args.episodes):
+        if episode:
+            obs, _ = env.reset()
+        sums, total, first_close, done, t = dict.fromkeys(terms, 0.0), 0.0, None, False, 0
+        start.append(float(np.linalg.norm(obs[17:19] - obs[20:22])))
+        while not done:
+            action = greedy(tf.constant(obs[None], tf.float32)).numpy()[0]
+            obs, reward, terminated, truncated, info = env.step(action)
+            total += reward
+            for key in terms:
+                sums[key] += info[key]
+            if first_close is None and -info["reward_dist"] < 0.05:
+                first_close = t
+            done, t = terminated or truncated, t + 1
+        for key in terms:
+            terms[key].append(sums[key])
+        end.append(-info["reward_dist"])
+        reached.append(first_close)
+        returns.append(total)
+    env.close()
+    hits = [r for r in reached if r is not None]
+    print(f"{args.run_dir} ({Path(path).name}), {args.episodes} deterministic episodes")
+    print(f"  return {np.mean(returns):.1f} = dist {np.mean(terms['reward_dist']):.1f} + near "
+          f"{np.mean(terms['reward_near']):.1f} + ctrl {np.mean(terms['reward_ctrl']):.1f}")
+    print(f"  object-goal distance: {np.mean(start):.3f} m at the start, {np.mean(end):.3f} m "
+          f"at the end (median {np.median(end):.3f}, worst {np.max(end):.3f})")
+    print(f"  within 5 cm of the goal in {len(hits)}/{args.episodes} episodes"
+          + (f", first at step {np.median(hits):.0f} (median)" if hits else ""))
+
+
+if __name__ == "__main__":
+    main()
