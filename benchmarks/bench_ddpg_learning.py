@@ -27,6 +27,11 @@ RUNS = {  # name -> overrides
     **{f"ddpg_norm_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
                               "algo.critic_layer_norm=true", "algo.feature_norm=true"]
        for seed in (0, 1, 2)},
+    # Exploration: the policies above reach towards the object but never push it
+    # (benchmarks/pusher_returns.py); temporally correlated noise that does not decay.
+    "ddpg_norm_ou_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
+                        "algo.feature_norm=true", "algo.noise.type=ou", "algo.noise.std_start=0.3",
+                        "algo.noise.std_end=0.3"],
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)

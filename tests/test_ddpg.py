@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import compose, read_scalars, train_in_process
-from rl_runner.algos.ddpg import DDPGAgent, DDPGTrainer, Exploration, soft_update
+from rl_runner.algos.ddpg import DDPGAgent, DDPGTrainer, Exploration, direct_call, soft_update
 from rl_runner.config import ConfigError, DDPGConfig, NoiseConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.replay import ReplayBuffer, Transitions, check_fits
@@ -127,6 +127,23 @@ def test_feature_norm_and_critic_layer_norm_shape_the_networks_and_targets_track
         np.testing.assert_array_equal(o, t)
     gamma = [v for v in online if "gamma" in v.path][0]
     assert not np.allclose(gamma, 1.0)  # the LayerNorm scale is trained
+
+
+def test_direct_call_returns_what_the_concrete_function_returns():
+    v = tf.Variable([1.0, 2.0])  # a captured input, like the agent's weights
+
+    def fn(x, n):
+        return x * v, {"n": n + 1}
+
+    concrete = tf.function(fn).get_concrete_function(tf.TensorSpec([2]),
+                                                     tf.TensorSpec([], tf.int32))
+    call = direct_call(concrete)
+    x, n = tf.constant([3.0, 4.0]), tf.constant(5)
+    direct, public = call(x, n), concrete(x, n)
+    np.testing.assert_array_equal(direct[0], public[0])
+    assert int(direct[1]["n"]) == int(public[1]["n"]) == 6
+    v.assign([0.0, 1.0])  # the captured variable is read at call time, not frozen
+    np.testing.assert_array_equal(call(x, n)[0], [0.0, 4.0])
 
 
 def test_replay_wraps_around_and_samples_only_filled_slots():
