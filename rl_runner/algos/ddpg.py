@@ -54,8 +54,8 @@ def direct_call(concrete):
     """``concrete`` as a plain callable of its flat tensor inputs, in order.
 
     A ``ConcreteFunction`` call first binds its arguments to the traced signature (~0.2-0.4 ms
-    a call on a 2-core CPU, 3-4 % of a DDPG step). The hot loop always passes the same three
-    tensors of the right dtypes, so it calls TensorFlow's flat entry point directly; a
+    a call on a 2-core CPU, 3-4 % of a DDPG step). The hot loop always passes tensors of the
+    traced dtypes in the traced order, so it calls TensorFlow's flat entry point directly; a
     TensorFlow without it gets the public call."""
     call_flat = getattr(concrete, "_call_flat", None)
     if call_flat is None:
@@ -138,7 +138,7 @@ class DDPGAgent(tf.Module):
                        "train": (count_spec,)}
         self._calls: dict[tuple[str, int], object] = {}  # (graph, variant) -> direct call
         self._counts: dict[int, tf.Tensor] = {}  # update counts as tensors, made once each
-        # A concrete function: one fixed signature, no per-call signature matching.
+        # Acting outside the hot loop (the first action, evaluation): one fixed signature.
         self.act = self.compiled["act"].get_concrete_function(obs_spec)
 
     def _call(self, name: str, num_updates: int):
