@@ -32,6 +32,10 @@ RUNS = {  # name -> overrides
     "ddpg_norm_ou_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
                         "algo.feature_norm=true", "algo.noise.type=ou", "algo.noise.std_start=0.3",
                         "algo.noise.std_end=0.3"],
+    # The object (obs[17:20]) moves over ~0.2 m while joint velocities span tens: normalising
+    # the observations makes the critic as sensitive to where the object is as to the arm.
+    "ddpg_norm_obs_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
+                         "algo.feature_norm=true", "algo.normalize_obs=true"],
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)
