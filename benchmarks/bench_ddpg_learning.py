@@ -36,6 +36,9 @@ RUNS = {  # name -> overrides
     # the observations makes the critic as sensitive to where the object is as to the arm.
     "ddpg_norm_obs_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
                          "algo.feature_norm=true", "algo.normalize_obs=true"],
+    # ... and 3-step returns: the reward of a push reaches the action that made contact sooner.
+    "ddpg_norm_obs_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
+                            "algo.feature_norm=true", "algo.normalize_obs=true", "algo.n_step=3"],
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)

@@ -78,6 +78,8 @@ class DDPGConfig:
     actor_lr: float = knob(3e-4, "Adam learning rate of the actor", gt=0.0, le=1.0)
     critic_lr: float = knob(3e-4, "Adam learning rate of the critic(s)", gt=0.0, le=1.0)
     gamma: float = knob(0.99, "discount factor", gt=0.0, le=1.0)
+    n_step: int = knob(1, "n-step returns: sum N rewards (within an episode) before "
+                       "bootstrapping; 1 = one-step TD", ge=1, le=100)
     tau: float = knob(0.005, "soft update: target <- tau*online + (1-tau)*target", gt=0.0,
                       le=1.0)
     batch_size: int = knob(256, "transitions per gradient step", ge=1)

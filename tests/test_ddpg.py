@@ -46,6 +46,9 @@ def test_critic_loss_by_hand_bootstraps_through_truncation_only():
     loss, q = a.critic_loss(batch([1.0, 1.0], [0.0, 1.0]))
     np.testing.assert_allclose(loss, ((2 - 5.5) ** 2 + (2 - 1) ** 2) / 2, rtol=1e-6)
     np.testing.assert_allclose(q, 2.0, rtol=1e-6)
+    # An n-step sample brings its own discount: 1 + 0.25 * 5
+    n_step = batch([1.0, 1.0], [0.0, 1.0])._replace(discount=tf.constant([0.25, 0.81]))
+    np.testing.assert_allclose(a.td_target(n_step), [2.25, 1.0], rtol=1e-6)
 
 
 def test_twin_critics_bootstrap_from_the_minimum_and_sum_losses():
@@ -162,6 +165,39 @@ def test_replay_wraps_around_and_samples_only_filled_slots():
     assert set(buf.sample(500).rewards.numpy()) == {2.0, 3.0, 4.0, 5.0, 6.0}
 
 
+def test_n_step_samples_stop_at_episode_ends_and_at_the_newest_transition():
+    # Two envs (stride 2), 3-step returns, gamma 0.5. Each transition's obs and next obs hold its
+    # reward, so a sample's next obs names the transition it bootstraps from.
+    buf = ReplayBuffer(capacity=12, obs_dim=1, act_dim=1, seed=0, n_step=3, gamma=0.5, stride=2)
+
+    def add(r0, r1, terminated=(0.0, 0.0), done=(0.0, 0.0)):
+        r = tf.constant([r0, r1], tf.float32)
+        rows = buf.pack(Transitions(r[:, None], r[:, None], r, r[:, None],
+                                    tf.constant(terminated)))
+        buf.add_rows(tf.concat([rows, tf.constant(done)[:, None]], axis=1))
+
+    add(1, 10)
+    add(2, 20, done=(1.0, 0.0))                  # env 0 truncated: no terminal, but a window end
+    add(3, 30, terminated=(0.0, 1.0), done=(0.0, 1.0))  # env 1 terminated
+    add(4, 40)
+    add(5, 50)
+
+    def sample(*idx):
+        b = buf.gather(tf.constant(idx, tf.int64))
+        return [b.rewards.numpy().tolist(), b.next_obs.numpy()[:, 0].tolist(),
+                b.terminated.numpy().tolist(), b.discount.numpy().tolist()]
+
+    assert sample(0, 1, 4, 6, 9) == [
+        [1 + 0.5 * 2, 10 + 0.5 * 20 + 0.25 * 30, 3 + 0.5 * 4 + 0.25 * 5, 4 + 0.5 * 5, 50],
+        [2, 30, 5, 5, 50],                      # the last included transition's next obs
+        [0, 1, 0, 0, 0],                        # only env 1's window ends in a terminal
+        [0.25, 0.125, 0.125, 0.25, 0.5]]        # stopped by: truncation, -, -, newest, newest
+    add(6, 60)
+    add(7, 70)                                   # wraps: overwrites rows 0 and 1
+    assert sample(8, 10)[:2] == [[5 + 0.5 * 6 + 0.25 * 7, 6 + 0.5 * 7], [7, 7]]
+    assert buf.sample(64).discount.shape == [64]
+
+
 def test_buffer_too_big_for_memory_is_a_clear_error():
     with pytest.raises(ConfigError, match=r"algo.buffer_size=1000000000 needs 204.9 GiB for "
                                           r"Pusher-v5 transitions but only 16.0 GiB"):
@@ -193,7 +229,8 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
 def test_fused_step_does_not_retrace(tmp_path):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
-                                   "algo.hidden_sizes=[32,32]", "num_envs=2", "progress=false"]))
+                                   "algo.hidden_sizes=[32,32]", "num_envs=2", "algo.n_step=3",
+                                   "progress=false"]))
     trainer = DDPGTrainer(typed, spec, tmp_path)
     for _ in range(40):  # random phase (0 updates), then 2 updates per call
         trainer.env_steps += trainer.iteration()
@@ -246,6 +283,7 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
                              "algo.batch_size=256"),
     ("algo.noise.type=pink", "algo.noise.type='pink' is not allowed"),
     ("algo.policy_delay=0", "algo.policy_delay=0 is out of range: must be >= 1"),
+    ("algo.n_step=0", "algo.n_step=0 is out of range: must be >= 1 and <= 100"),
     ("algo.updates_per_step=0", "algo.updates_per_step=0 is out of range: must be > 0"),
 ])
 def test_ddpg_ranges(override, message):

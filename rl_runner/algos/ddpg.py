@@ -95,7 +95,7 @@ class DeterministicPolicy(tf.Module):
 class DDPGAgent(tf.Module):
     """Actor, critic(s), their targets, optimizers and the replay buffer."""
 
-    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, seed: int):
+    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, seed: int, num_envs: int = 1):
         super().__init__(name="ddpg")
         self.cfg = cfg
         obs_dim, act_dim = spec.obs_dim, spec.num_actions
@@ -121,7 +121,8 @@ class DDPGAgent(tf.Module):
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self._critic_variables())
 
-        self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed)
+        self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed, n_step=cfg.n_step,
+                                   gamma=cfg.gamma, stride=num_envs)
         self.rng = tf.random.Generator.from_seed(seed + 1)  # target policy noise
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.last_actor_loss = tf.Variable(0.0, trainable=False)
@@ -193,7 +194,9 @@ class DDPGAgent(tf.Module):
 
     # -- losses ------------------------------------------------------------------------------
     def td_target(self, batch: Transitions) -> tf.Tensor:
-        """r + gamma * (1 - terminated) * min_i Q_target_i(s', mu_target(s') [+ clipped noise])."""
+        """r + gamma * (1 - terminated) * min_i Q_target_i(s', mu_target(s') [+ clipped noise]).
+
+        An n-step sample brings its own discount (``gamma**k`` for its k rewards)."""
         with tf.name_scope("td_target"):
             next_obs = self.normalizer(batch.next_obs)
             next_actions = self.actor_target(next_obs)
@@ -205,7 +208,8 @@ class DDPGAgent(tf.Module):
             q_next = tf.reduce_min(
                 tf.stack([self._q(c, next_obs, next_actions) for c in self.critic_targets]),
                 axis=0)
-            target = batch.rewards + self.cfg.gamma * (1.0 - batch.terminated) * q_next
+            discount = self.cfg.gamma if batch.discount is None else batch.discount
+            target = batch.rewards + discount * (1.0 - batch.terminated) * q_next
             return tf.stop_gradient(target)
 
     def critic_loss(self, batch: Transitions) -> tuple[tf.Tensor, tf.Tensor]:
@@ -312,9 +316,10 @@ class DDPGTrainer(Trainer):
 
     def __init__(self, cfg: Config, spec: EnvSpec, run_dir):
         self.algo: DDPGConfig = cfg.algo
-        check_fits(self.algo.buffer_size, spec.obs_dim, spec.num_actions, spec.id)
+        check_fits(self.algo.buffer_size, spec.obs_dim, spec.num_actions, spec.id,
+                   n_step=self.algo.n_step)
         super().__init__(cfg, spec, run_dir)
-        self.agent = DDPGAgent(spec, self.algo, cfg.seed)
+        self.agent = DDPGAgent(spec, self.algo, cfg.seed, cfg.num_envs)
         self.policy = self.agent.policy
         self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng)
         self.low, self.high = spec.action_low, spec.action_high
@@ -353,7 +358,8 @@ class DDPGTrainer(Trainer):
                 self.owed_updates -= num_updates
         rows_and_obs = np.concatenate([self.obs, actions, rewards[:, None],
                                        final_observations(next_obs, infos, done),
-                                       terminated[:, None], next_obs], axis=1, dtype=np.float32)
+                                       terminated[:, None], *self.done_column(done), next_obs],
+                                      axis=1, dtype=np.float32)
         policy_out, metrics = self.agent.step(rows_and_obs, num_updates)
         self.policy_out = policy_out.numpy()
         self.obs = next_obs
@@ -366,6 +372,10 @@ class DDPGTrainer(Trainer):
                 "charts/exploration_noise": self.noise.std(self.env_steps)})
         return n
 
+    def done_column(self, done: np.ndarray) -> list[np.ndarray]:
+        """n-step rows end with ``done``: where a window of transitions stops."""
+        return [done[:, None]] if self.algo.n_step > 1 else []
+
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         return self.to_env(self.agent.act(tf.constant(obs, tf.float32)).numpy())
 
@@ -373,7 +383,7 @@ class DDPGTrainer(Trainer):
     def checkpoint_parts(self) -> dict:
         c = self.cfg.checkpoint
         size_mb = bytes_needed(self.algo.buffer_size, self.spec.obs_dim,
-                               self.spec.num_actions) / 2**20
+                               self.spec.num_actions, self.algo.n_step) / 2**20
         include = c.replay and size_mb <= c.replay_max_mb
         if not include:
             why = ("checkpoint.replay=false" if not c.replay else
