@@ -4,8 +4,8 @@ Reads top to bottom: the agent's networks, its losses, the fused compiled step, 
 
 One compiled call per vector env step (``DDPGAgent.step``) stores the step's transitions in the
 device-resident replay buffer, runs ``num_updates`` full updates (sample, critic, actor, soft
-target update; more than one in a ``tf.range`` loop), and returns the actor's action for the
-next observations.
+target update; unrolled up to ``UNROLL`` updates, in a ``tf.range`` loop beyond), and returns
+the actor's action for the next observations.
 Each Python -> TensorFlow crossing costs about as much as a fifth of an update on a 2-core CPU,
 so one crossing per env step is what keeps the loop at the update's speed.
 
@@ -29,7 +29,8 @@ from rl_runner.networks import ObsNormalizer, checked_gradients, mlp
 from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
 
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
-LOOP = 2  # step-graph variant for 2 or more updates per call
+UNROLL = 4  # up to this many updates per call are unrolled in the graph; more run in a loop
+LOOP = UNROLL + 1  # the graph variant with a tf.range loop
 
 
 class UpdateMetrics(NamedTuple):
@@ -145,9 +146,11 @@ class DDPGAgent(tf.Module):
     def _call(self, name: str, num_updates: int):
         """The direct call of graph ``name`` for ``num_updates`` updates, and the count tensor.
 
-        0 and 1 updates get graphs of their own; more run in a ``tf.range`` loop, whose loop
-        variables (every captured weight and slot) cost ~0.2-0.4 ms a call on a 2-core CPU even
-        for one iteration. So each graph is traced at most once per variant (0, 1, ``LOOP``)."""
+        Up to ``UNROLL`` updates get graphs of their own with the updates unrolled (num_envs
+        vector steps at UTD 1 make num_envs updates a call); more run in a ``tf.range`` loop,
+        whose loop variables (every captured weight and slot) cost ~0.2-0.4 ms a call on a
+        2-core CPU even for one iteration. Each graph is traced at most once per variant
+        (0 .. ``UNROLL``, ``LOOP``)."""
         num_updates = int(num_updates)
         variant = min(num_updates, LOOP)
         call = self._calls.get((name, variant))
@@ -256,13 +259,14 @@ class DDPGAgent(tf.Module):
             soft_update(target.variables, online.variables, self.cfg.tau)
 
     def _updates(self, num_updates: tf.Tensor, variant: int) -> UpdateMetrics:
-        """``variant`` updates (0 or 1), or ``num_updates`` in a loop (``variant == LOOP``)."""
-        if variant == 1:
-            return self.update()
+        """``variant`` updates unrolled, or ``num_updates`` in a loop (``variant == LOOP``)."""
         metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
         if variant == LOOP:
             for _ in tf.range(num_updates):
                 metrics = self.update()
+            return metrics
+        for _ in range(variant):
+            metrics = self.update()
         return metrics
 
     def _step(self, rows_and_obs: tf.Tensor, num_updates: tf.Tensor, variant: int):
