@@ -39,6 +39,10 @@ RUNS = {  # name -> overrides
     # ... and 3-step returns: the reward of a push reaches the action that made contact sooner.
     "ddpg_norm_obs_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
                             "algo.feature_norm=true", "algo.normalize_obs=true", "algo.n_step=3"],
+    # Pink (1/f) noise in place of white at the preset's scale (Eberhard et al. 2023): long
+    # correlated pushes, which white noise averages out and OU (~7 steps) barely reaches.
+    "ddpg_norm_pink_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
+                          "algo.feature_norm=true", "algo.noise.type=pink"],
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)

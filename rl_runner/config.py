@@ -61,7 +61,8 @@ class ReinforceConfig:
 class NoiseConfig:
     """Exploration noise added to the deterministic actor's action."""
 
-    type: str = knob("gaussian", "exploration process", choices=["gaussian", "ou"])
+    type: str = knob("gaussian", "exploration process: white, Ornstein-Uhlenbeck or pink "
+                     "(1/f, Eberhard et al. 2023)", choices=["gaussian", "ou", "pink"])
     std_start: float = knob(0.1, "noise std at step 0, as a fraction of the action half-range",
                             ge=0.0)
     std_end: float = knob(0.1, "noise std after decay_env_steps", ge=0.0)

@@ -1,6 +1,7 @@
 """DDPG/TD3 math on hand-computed values, the replay ring buffer, and short real runs."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -215,6 +216,25 @@ def test_exploration_schedules_and_ou_stationary_std():
     assert np.corrcoef(xs[:-1], xs[1:])[0, 1] == pytest.approx(0.85, abs=0.03)
 
 
+def test_pink_noise_has_the_scheduled_std_is_correlated_and_restarts_per_episode():
+    cfg = NoiseConfig(type="pink", std_start=0.2)
+    noise = Exploration(cfg, 2, 3, np.random.default_rng(0), episode_steps=100)
+    xs = np.array([noise(0) for _ in range(100)])         # one episode: [100, envs, actions]
+    assert xs.std() == pytest.approx(0.2, rel=0.15)        # unit-variance sequences x std
+    series = xs.reshape(100, -1).T
+    lag1 = np.mean([np.corrcoef(x[:-1], x[1:])[0, 1] for x in series])
+    white = Exploration(NoiseConfig(std_start=0.2), 2, 3, np.random.default_rng(0))
+    ws = np.array([white(0) for _ in range(100)]).reshape(100, -1).T
+    assert lag1 > 0.4 and abs(np.mean([np.corrcoef(x[:-1], x[1:])[0, 1] for x in ws])) < 0.1
+    saved = noise.state_dict()
+    copy = Exploration(cfg, 2, 3, np.random.default_rng(1), episode_steps=100)
+    copy.load_state_dict(json.loads(json.dumps(saved)))   # what a checkpoint keeps
+    noise.reset(np.array([True, False]))                   # env 0's episode ended
+    assert noise.pink[0].idx == 0 and noise.pink[1].idx == 100
+    assert not np.allclose(noise.pink[0].buffer, copy.pink[0].buffer)
+    np.testing.assert_array_equal(noise.pink[1].buffer, copy.pink[1].buffer)
+
+
 def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
     typed, spec = prepare(compose(["algo=ddpg", "env=gym", "env.id=MountainCarContinuous-v0",
                                    "algo.buffer_size=1000", "progress=false"]))
@@ -281,7 +301,7 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.batch_size=0", "algo.batch_size=0 is out of range: must be >= 1"),
     ("algo.buffer_size=100", "algo.buffer_size=100 is out of range: must be >= "
                              "algo.batch_size=256"),
-    ("algo.noise.type=pink", "algo.noise.type='pink' is not allowed"),
+    ("algo.noise.type=brown", "algo.noise.type='brown' is not allowed"),
     ("algo.policy_delay=0", "algo.policy_delay=0 is out of range: must be >= 1"),
     ("algo.n_step=0", "algo.n_step=0 is out of range: must be >= 1 and <= 100"),
     ("algo.updates_per_step=0", "algo.updates_per_step=0 is out of range: must be > 0"),

@@ -21,7 +21,8 @@ from rl_runner.errors import RunStopped
 DDPG_TINY = ["algo=ddpg", "env=pusher", "total_env_steps=3000", "algo.learning_starts=500",
              "algo.buffer_size=5000", "algo.batch_size=32", "algo.hidden_sizes=[32,32]",
              "algo.jit_compile=false", "eval.every_env_steps=1000", "eval.episodes=2",
-             "checkpoint.every_env_steps=1000", "progress=false"]
+             "checkpoint.every_env_steps=1000", "progress=false",
+             "algo.noise.type=pink"]  # the noise with the most state to resume exactly
 CARTPOLE_TINY = ["total_env_steps=3000", "eval.every_env_steps=1000", "eval.episodes=3",
                  "checkpoint.every_env_steps=1000", "early_stop=false", "progress=false"]
 

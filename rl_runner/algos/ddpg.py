@@ -282,13 +282,23 @@ class DDPGAgent(tf.Module):
 # Exploration
 # ---------------------------------------------------------------------------------------------
 class Exploration:
-    """Gaussian or Ornstein-Uhlenbeck noise in the [-1, 1] action space, with a linearly
+    """Gaussian, Ornstein-Uhlenbeck or pink noise in the [-1, 1] action space, with a linearly
     decaying std. The OU process is a discrete AR(1) whose stationary std is the scheduled
-    std, so ``std_start``/``std_end`` mean the same for both types."""
+    std, and pink noise (power spectrum 1/f, from ``pink-noise-rl``, the paper authors'
+    package) is drawn as one unit-variance sequence per episode and env, so
+    ``std_start``/``std_end`` mean the same for every type."""
 
-    def __init__(self, cfg, num_envs: int, act_dim: int, rng: np.random.Generator):
+    def __init__(self, cfg, num_envs: int, act_dim: int, rng: np.random.Generator,
+                 episode_steps: int | None = None):
         self.cfg, self.rng = cfg, rng
         self.state = np.zeros((num_envs, act_dim))
+        self.pink = []
+        if cfg.type == "pink":
+            from pink import PinkNoiseProcess
+
+            # One sequence spans an episode (1000 steps when the env has no time limit).
+            self.pink = [PinkNoiseProcess(size=(act_dim, episode_steps or 1000), rng=rng)
+                         for _ in range(num_envs)]
 
     def std(self, env_steps: int) -> float:
         c = self.cfg
@@ -299,6 +309,8 @@ class Exploration:
 
     def __call__(self, env_steps: int) -> np.ndarray:
         std = self.std(env_steps)
+        if self.pink:
+            return std * np.stack([process.sample() for process in self.pink])
         white = self.rng.standard_normal(self.state.shape)
         if self.cfg.type == "gaussian":
             return std * white
@@ -307,9 +319,24 @@ class Exploration:
         return std * self.state
 
     def reset(self, done: np.ndarray) -> None:
-        """Restart the OU process of the envs whose episode ended (Gaussian noise has none)."""
+        """Restart the OU process, or draw a new pink sequence, for the envs whose episode
+        ended (Gaussian noise has no state)."""
         if self.cfg.type == "ou":
             self.state[done] = 0.0
+        for i in np.flatnonzero(done) if self.pink else ():
+            self.pink[i].reset()
+
+    def state_dict(self) -> dict:
+        """What exact resume needs (JSON-friendly)."""
+        return {"ou": self.state.tolist(),
+                "pink": [[p.buffer.tolist(), p.idx] for p in self.pink]}
+
+    def load_state_dict(self, state: dict | list) -> None:
+        if isinstance(state, list):  # written before pink noise: the OU state alone
+            state = {"ou": state, "pink": []}
+        self.state = np.asarray(state["ou"])
+        for process, (buffer, idx) in zip(self.pink, state["pink"]):
+            process.buffer, process.idx = np.asarray(buffer), idx
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +352,8 @@ class DDPGTrainer(Trainer):
         super().__init__(cfg, spec, run_dir)
         self.agent = DDPGAgent(spec, self.algo, cfg.seed, cfg.num_envs)
         self.policy = self.agent.policy
-        self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng)
+        self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng,
+                                 spec.max_episode_steps)
         self.low, self.high = spec.action_low, spec.action_high
         self.policy_out = self.agent.act(tf.constant(self.obs, tf.float32)).numpy()
         self.owed_updates = 0.0
@@ -397,11 +425,11 @@ class DDPGTrainer(Trainer):
         return self.agent.checkpoint_parts(include)
 
     def extra_state(self) -> dict:
-        return {"noise": self.noise.state.tolist(), "owed_updates": self.owed_updates,
+        return {"noise": self.noise.state_dict(), "owed_updates": self.owed_updates,
                 "next_log": self.next_log, "policy_out": self.policy_out.tolist()}
 
     def load_extra_state(self, state: dict) -> None:
-        self.noise.state = np.asarray(state["noise"])
+        self.noise.load_state_dict(state["noise"])
         self.owed_updates = state["owed_updates"]
         self.next_log = state["next_log"]
         self.policy_out = np.asarray(state["policy_out"], np.float32)
