@@ -43,6 +43,10 @@ RUNS = {  # name -> overrides
     # correlated pushes, which white noise averages out and OU (~7 steps) barely reaches.
     "ddpg_norm_pink_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
                           "algo.feature_norm=true", "algo.noise.type=pink"],
+    # The replay shows `ddpg_norm_s0` learning to push slowly and steadily from ~100k
+    # (benchmarks/pusher_returns.py --replay): two updates per env step, same data.
+    "ddpg_norm_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
+                          "algo.feature_norm=true", "algo.updates_per_step=2"],
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)

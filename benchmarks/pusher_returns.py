@@ -8,6 +8,13 @@ deterministic policy for 20 evaluation episodes (the trainer's eval seeds) and p
 term's mean episode sum, the object-goal distance at the start and at the end, and the step at
 which the object first came within 5 cm of the goal. It tells a slow push from a push that
 stops short, and both from a policy that pays for large actions.
+
+    python -m benchmarks.pusher_returns benchmarks/learning/ddpg_pusher_s0 --replay
+
+reads the replay buffer of the run's latest checkpoint instead (written when it fits
+``checkpoint.replay_max_mb``) and prints, per 20k env steps of training, how often the object
+moved and how far the training episodes (noisy actions) brought it towards the goal: when a
+run started to push, and how fast that grew.
 """
 from __future__ import annotations
 
@@ -17,13 +24,55 @@ from pathlib import Path
 import numpy as np
 
 
+def replay_pushes(run_dir: Path, window: int = 20_000) -> None:
+    """Pushing in the training data, from the checkpointed replay (fixed-length episodes, as
+    Pusher's, and a buffer that has not wrapped around)."""
+    import tensorflow as tf
+
+    from rl_runner.config import load_run_config
+
+    cfg = load_run_config(run_dir)
+    path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+    reader = tf.train.load_checkpoint(path)
+    keys = reader.get_variable_to_shape_map()
+    find = lambda name: next((k for k in keys if name in k), None)  # noqa: E731
+    if find("replay_data") is None:
+        raise SystemExit(f"{path} holds no replay buffer (checkpoint.replay / replay_max_mb)")
+    size = int(reader.get_tensor(find("replay_size")))
+    if size >= cfg.algo.buffer_size:
+        raise SystemExit(f"{run_dir}: the buffer has wrapped around; rows are not in order")
+    rows = reader.get_tensor(find("replay_data"))[:size]
+    obs_dim, envs, steps = 23, cfg.num_envs, cfg.env.max_episode_steps or 100
+    next_at = obs_dim + 7 + 1  # [obs, action, reward, next obs, terminated(, done)]
+    to_goal = lambda o: np.linalg.norm(o[..., 17:19] - o[..., 20:22], axis=-1)  # noqa: E731
+    moved = np.linalg.norm(rows[:, next_at + 17:next_at + 19] - rows[:, 17:19], axis=1)
+    episodes = size // (envs * steps)
+    eps = rows[: episodes * envs * steps].reshape(episodes, steps, envs, -1)
+    gain = to_goal(eps[:, 0, :, :obs_dim]) - to_goal(eps[:, -1, :, next_at:next_at + obs_dim])
+    final = to_goal(eps[:, -1, :, next_at:next_at + obs_dim])
+    print(f"{run_dir} ({Path(path).name}): {size:,} transitions; per {window // 1000}k env "
+          "steps: share of steps that moved the object > 1 mm; training episodes' mean "
+          "object-goal gain, share gaining > 5 cm, share ending within 5 cm")
+    per = window // (envs * steps)  # episodes (per env) in a window
+    for lo in range(0, episodes, per):
+        sl = slice(lo, lo + per)
+        step_sl = slice(lo * envs * steps, (lo + per) * envs * steps)
+        print(f"  {lo * envs * steps // 1000:4d}k: moved {np.mean(moved[step_sl] > 1e-3):.3f}  "
+              f"gain {100 * gain[sl].mean():5.1f} cm  >5 cm {np.mean(gain[sl] > 0.05):.3f}  "
+              f"ends <5 cm {np.mean(final[sl] < 0.05):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("checkpoint", nargs="?", default="best", choices=["best", "latest"])
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--replay", action="store_true",
+                        help="pushing in the checkpointed training data instead")
     args = parser.parse_args()
+    if args.replay:
+        return replay_pushes(args.run_dir)
 
     import tensorflow as tf
 
