@@ -123,8 +123,10 @@ def report() -> None:
     ddpg_300 = [at(c, 300_000) for n, c in curves.items() if n in PRESET_DDPG]
     ddpg_300 = [v for v in ddpg_300 if v is not None]
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    for name, curve in curves.items():
-        line, = ax.plot([s for s, _ in curve], [v for _, v in curve], label=name)
+    colors = plt.get_cmap("tab20").colors  # more runs than the default cycle's 10 colours
+    for i, (name, curve) in enumerate(curves.items()):
+        line, = ax.plot([s for s, _ in curve], [v for _, v in curve], label=name,
+                        color=colors[i % len(colors)])
         train_curve = training.get(name, [])
         ax_train.plot([s for s, _ in train_curve], [v for _, v in train_curve],
                       color=line.get_color(), lw=0.8)
@@ -133,7 +135,7 @@ def report() -> None:
         axis.set_ylim(-120, -15)
     ax.set_ylabel("eval return (20 episodes, deterministic)")
     ax.set_title("Pusher-v5 (points below -120 are cut)")
-    ax.legend()
+    ax.legend(fontsize=7, ncol=3, loc="lower right")
     ax_train.set_ylabel("training return (noisy actions, 2k-step means)")
     ax_train.set_xlabel("env steps")
     fig.tight_layout()
