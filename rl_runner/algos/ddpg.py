@@ -323,8 +323,9 @@ class Exploration:
         ended (Gaussian noise has no state)."""
         if self.cfg.type == "ou":
             self.state[done] = 0.0
-        for i in np.flatnonzero(done) if self.pink else ():
-            self.pink[i].reset()
+        if self.pink:
+            for i in np.flatnonzero(done):
+                self.pink[i].reset()
 
     def state_dict(self) -> dict:
         """What exact resume needs (JSON-friendly)."""
