@@ -42,14 +42,17 @@ def replay_pushes(run_dir: Path, window: int = 20_000) -> None:
     if size >= cfg.algo.buffer_size:
         raise SystemExit(f"{run_dir}: the buffer has wrapped around; rows are not in order")
     rows = reader.get_tensor(find("replay_data"))[:size]
-    obs_dim, envs, steps = 23, cfg.num_envs, cfg.env.max_episode_steps or 100
-    next_at = obs_dim + 7 + 1  # [obs, action, reward, next obs, terminated(, done)]
+    from rl_runner.envs import describe
+
+    spec = describe(cfg.env, cfg.algo.name)
+    obs_dim, envs, steps = spec.obs_dim, cfg.num_envs, spec.max_episode_steps or 100
+    next_at = obs_dim + spec.num_actions + 1  # [obs, action, reward, next obs, terminated, ...]
     to_goal = lambda o: np.linalg.norm(o[..., 17:19] - o[..., 20:22], axis=-1)  # noqa: E731
     moved = np.linalg.norm(rows[:, next_at + 17:next_at + 19] - rows[:, 17:19], axis=1)
     episodes = size // (envs * steps)
     eps = rows[: episodes * envs * steps].reshape(episodes, steps, envs, -1)
-    gain = to_goal(eps[:, 0, :, :obs_dim]) - to_goal(eps[:, -1, :, next_at:next_at + obs_dim])
     final = to_goal(eps[:, -1, :, next_at:next_at + obs_dim])
+    gain = to_goal(eps[:, 0, :, :obs_dim]) - final
     print(f"{run_dir} ({Path(path).name}): {size:,} transitions; per {window // 1000}k env "
           "steps: share of steps that moved the object > 1 mm; training episodes' mean "
           "object-goal gain, share gaining > 5 cm, share ending within 5 cm")
