@@ -41,8 +41,10 @@ RUNS = {  # name -> overrides
                             "algo.feature_norm=true", "algo.normalize_obs=true", "algo.n_step=3"],
     # Pink (1/f) noise in place of white at the preset's scale (Eberhard et al. 2023): long
     # correlated pushes, which white noise averages out and OU (~7 steps) barely reaches.
-    "ddpg_norm_pink_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
-                          "algo.feature_norm=true", "algo.noise.type=pink"],
+    **{f"ddpg_norm_pink_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
+                                   "algo.critic_layer_norm=true", "algo.feature_norm=true",
+                                   "algo.noise.type=pink"]
+       for seed in (0, 1, 2)},
     # The replay shows `ddpg_norm_s0` learning to push slowly and steadily from ~100k
     # (benchmarks/pusher_returns.py --replay): two updates per env step, same data.
     "ddpg_norm_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
