@@ -5,9 +5,10 @@
 Pusher-v5's reward per step is dist + near + ctrl: -|object - goal| (weight 1),
 -|object - fingertip| (weight 0.5) and -|action|^2 (weight 0.1). This runs the run's
 deterministic policy for 20 evaluation episodes (the trainer's eval seeds) and prints each
-term's mean episode sum, the object-goal distance at the start and at the end, and the step at
-which the object first came within 5 cm of the goal. It tells a slow push from a push that
-stops short, and both from a policy that pays for large actions.
+term's mean episode sum, the object-goal distance at the start and at the end, the step at
+which the object first came within 5 cm of the goal, the step at which the fingertip first came
+within 10 cm of the object, and how fast the object then moved towards the goal. It tells a
+slow reach from a slow push, a push that stops short, and a policy that pays for large actions.
 
     python -m benchmarks.pusher_returns benchmarks/learning/ddpg_pusher_s0 --replay
 
@@ -96,13 +97,14 @@ def main() -> None:
 
     env = SeedEachEpisode(make_env(cfg.env))
     terms = {"reward_dist": [], "reward_near": [], "reward_ctrl": []}
-    start, end, reached, returns = [], [], [], []
+    start, end, reached, returns, touch, push_speed = [], [], [], [], [], []
     obs, _ = env.reset(seed=cfg.seed + EVAL_SEED_OFFSET)
     for episode in range(args.episodes):
         if episode:
             obs, _ = env.reset()
         sums, total, first_close, done, t = dict.fromkeys(terms, 0.0), 0.0, None, False, 0
         start.append(float(np.linalg.norm(obs[17:19] - obs[20:22])))
+        at_object, goal_dist_then = None, None
         while not done:
             action = greedy(tf.constant(obs[None], tf.float32)).numpy()[0]
             obs, reward, terminated, truncated, info = env.step(action)
@@ -111,12 +113,17 @@ def main() -> None:
                 sums[key] += info[key]
             if first_close is None and -info["reward_dist"] < 0.05:
                 first_close = t
+            if at_object is None and np.linalg.norm(obs[14:17] - obs[17:20]) < 0.1:
+                at_object, goal_dist_then = t, -info["reward_dist"]
             done, t = terminated or truncated, t + 1
         for key in terms:
             terms[key].append(sums[key])
         end.append(-info["reward_dist"])
         reached.append(first_close)
         returns.append(total)
+        if at_object is not None:
+            touch.append(at_object)
+            push_speed.append((goal_dist_then - end[-1]) / max(1, t - 1 - at_object))
     env.close()
     hits = [r for r in reached if r is not None]
     print(f"{args.run_dir} ({Path(path).name}), {args.episodes} deterministic episodes")
@@ -126,6 +133,10 @@ def main() -> None:
           f"at the end (median {np.median(end):.3f}, worst {np.max(end):.3f})")
     print(f"  within 5 cm of the goal in {len(hits)}/{args.episodes} episodes"
           + (f", first at step {np.median(hits):.0f} (median)" if hits else ""))
+    if touch:
+        print(f"  fingertip within 10 cm of the object in {len(touch)}/{args.episodes} episodes, "
+              f"first at step {np.median(touch):.0f} (median); then the object moves towards "
+              f"the goal at {1000 * np.mean(push_speed):.1f} mm/step")
 
 
 if __name__ == "__main__":
