@@ -18,37 +18,41 @@ from pathlib import Path
 
 from benchmarks.common import HERE, ROOT, median, write_fragment
 
+# What earlier presets and candidates set, spelled out so their runs stay reproducible after
+# the preset moves on.
+PLAIN = ["algo.critic_layer_norm=false", "algo.feature_norm=false", "algo.noise.type=gaussian"]
+NORM = ["algo.critic_layer_norm=true", "algo.feature_norm=true"]
+WHITE = ["algo.noise.type=gaussian"]
 RUNS = {  # name -> overrides
-    "ddpg_pusher_s0": ["algo=ddpg", "env=pusher", "seed=0"],
+    # The preset: LayerNorm critic, unit-norm penultimate features, pink noise.
+    **{f"ddpg_pusher_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}"] for seed in (0, 1, 2)},
     "td3_pusher_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0"],
-    "ddpg_pusher_s1": ["algo=ddpg", "env=pusher", "seed=1"],
-    "ddpg_pusher_s2": ["algo=ddpg", "env=pusher", "seed=2"],
+    # The first preset: no normalisation, white noise (it collapsed now and then).
+    **{f"ddpg_plain_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *PLAIN]
+       for seed in (0, 1, 2)},
+    "td3_plain_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *PLAIN],
     # Candidates against the collapses: LayerNorm critic + unit-norm penultimate features.
-    **{f"ddpg_norm_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
-                              "algo.critic_layer_norm=true", "algo.feature_norm=true"]
+    **{f"ddpg_norm_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *NORM, *WHITE]
        for seed in (0, 1, 2)},
     # Exploration: the policies above reach towards the object but never push it
     # (benchmarks/pusher_returns.py); temporally correlated noise that does not decay.
-    "ddpg_norm_ou_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
-                        "algo.feature_norm=true", "algo.noise.type=ou", "algo.noise.std_start=0.3",
-                        "algo.noise.std_end=0.3"],
+    "ddpg_norm_ou_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, "algo.noise.type=ou",
+                        "algo.noise.std_start=0.3", "algo.noise.std_end=0.3"],
     # The object (obs[17:20]) moves over ~0.2 m while joint velocities span tens: normalising
     # the observations makes the critic as sensitive to where the object is as to the arm.
-    "ddpg_norm_obs_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
-                         "algo.feature_norm=true", "algo.normalize_obs=true"],
+    "ddpg_norm_obs_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, *WHITE,
+                         "algo.normalize_obs=true"],
     # ... and 3-step returns: the reward of a push reaches the action that made contact sooner.
-    "ddpg_norm_obs_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
-                            "algo.feature_norm=true", "algo.normalize_obs=true", "algo.n_step=3"],
-    # Pink (1/f) noise in place of white at the preset's scale (Eberhard et al. 2023): long
-    # correlated pushes, which white noise averages out and OU (~7 steps) barely reaches.
-    **{f"ddpg_norm_pink_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
-                                   "algo.critic_layer_norm=true", "algo.feature_norm=true",
-                                   "algo.noise.type=pink"]
-       for seed in (0, 1, 2)},
+    "ddpg_norm_obs_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, *WHITE,
+                            "algo.normalize_obs=true", "algo.n_step=3"],
     # The replay shows `ddpg_norm_s0` learning to push slowly and steadily from ~100k
     # (benchmarks/pusher_returns.py --replay): two updates per env step, same data.
-    "ddpg_norm_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.critic_layer_norm=true",
-                          "algo.feature_norm=true", "algo.updates_per_step=2"],
+    "ddpg_norm_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, *WHITE,
+                          "algo.updates_per_step=2"],
+    # The early collapse of the NORM runs (evals ~ -330 at 20k) comes from the unit-norm
+    # features of the critic: probe with the critic's LayerNorm alone, and pink noise.
+    "probe_ln_pink_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.feature_norm=false",
+                         "total_env_steps=40000"],
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 CHECKPOINTS = (100_000, 200_000, 300_000)
