@@ -53,6 +53,10 @@ RUNS = {  # name -> overrides
     # features of the critic: probe with the critic's LayerNorm alone, and pink noise.
     "probe_ln_pink_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.feature_norm=false",
                          "total_env_steps=40000"],
+    # ... which fitted Q in ~1k updates and did not dip: the preset without the unit-norm
+    # features, to 300k, as a candidate to replace it.
+    **{f"ddpg_ln_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", "algo.feature_norm=false"]
+       for seed in (0, 1, 2)},
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
