@@ -26,7 +26,8 @@ WHITE = ["algo.noise.type=gaussian"]
 RUNS = {  # name -> overrides
     # The preset: LayerNorm critic, unit-norm penultimate features, pink noise.
     **{f"ddpg_pusher_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}"] for seed in (0, 1, 2)},
-    "td3_pusher_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0"],
+    **{f"td3_pusher_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}"]
+       for seed in (0, 1, 2)},
     # The first preset: no normalisation, white noise (it collapsed now and then).
     **{f"ddpg_plain_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *PLAIN]
        for seed in (0, 1, 2)},
