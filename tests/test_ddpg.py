@@ -9,7 +9,14 @@ import pytest
 import tensorflow as tf
 
 from conftest import compose, read_scalars, train_in_process
-from rl_runner.algos.ddpg import DDPGAgent, DDPGTrainer, Exploration, direct_call, soft_update
+from rl_runner.algos.ddpg import (
+    DDPGAgent,
+    DDPGTrainer,
+    Exploration,
+    direct_call,
+    nonfinite_error,
+    soft_update,
+)
 from rl_runner.config import ConfigError, DDPGConfig, NoiseConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.replay import ReplayBuffer, Transitions, check_fits
@@ -111,6 +118,27 @@ def test_policy_delay_updates_actor_and_targets_every_n_critic_updates():
     assert not all(np.array_equal(x, y) for x, y in zip(actor_before, a.actor.get_weights()))
     assert not all(np.array_equal(x, y) for x, y in zip(target_before,
                                                         a.critic_targets[0].get_weights()))
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("bias, kind", [(math.nan, "NaN"), (math.inf, "Inf")])
+def test_a_nonfinite_critic_loss_is_flagged_also_under_xla(jit, bias, kind):
+    # XLA compiles tf.debugging.check_numerics away; the flag is plain data flow.
+    a = agent(jit_compile=jit)
+    a.replay.add(batch([1.0] * 8, [0.0] * 8))
+    assert a.train(1).nonfinite.numpy() == 0
+    a.critics[0].trainable_variables[-1].assign([bias])  # output bias: Q, so the loss
+    error = nonfinite_error(a.train(2).nonfinite.numpy())
+    assert (error.name, error.kind) == ("qf_loss", kind)
+
+
+def test_nonfinite_flag_names_the_first_loss_or_gradient_and_keeps_it():
+    a = agent()
+    flag = tf.function(a._flag_nonfinite, jit_compile=True)
+    flag("actor_loss", tf.constant(1.0), [tf.ones(3), tf.constant([2.0, math.inf])])
+    flag("qf_loss", tf.constant(math.nan), [tf.ones(3)])  # later: does not overwrite
+    error = nonfinite_error(a.nonfinite.numpy())
+    assert (error.name, error.kind) == ("actor_loss_gradient", "Inf")
 
 
 def test_feature_norm_and_critic_layer_norm_shape_the_networks_and_targets_track_them():

@@ -41,6 +41,14 @@ METRICS_FILE = "metrics.json"
 POLICY_DIR = "policy"
 
 
+class NonFinite(Exception):
+    """A loss (``name``) or its gradient (``<loss>_gradient``) became ``kind``: NaN or Inf."""
+
+    def __init__(self, name: str, kind: str):
+        super().__init__(f"{name} became {kind}")
+        self.name, self.kind = name, kind
+
+
 @dataclass
 class RunMetrics:
     """What a finished run reports (``metrics.json``)."""
@@ -210,7 +218,12 @@ class Trainer:
                 before = self.env_steps
                 try:
                     taken = self.iteration()
-                except tf.errors.InvalidArgumentError as exc:
+                except tf.errors.InvalidArgumentError as exc:  # tf.debugging.check_numerics
+                    match = re.search(r"(\w+) : Tensor had (NaN|Inf)", str(exc))
+                    if match is None:
+                        raise
+                    raise self._diverged(NonFinite(*match.groups()), before) from None
+                except NonFinite as exc:  # a trainer's own check
                     raise self._diverged(exc, before) from None
                 self.env_steps += taken
                 bar.update(taken)
@@ -311,14 +324,11 @@ class Trainer:
                           f"Resume with: rl-train resume={self.run_dir}",
                           128 + self.stop_signal)
 
-    def _diverged(self, exc: tf.errors.InvalidArgumentError, before: int) -> RunStopped:
-        match = re.search(r"(\w+) : Tensor had (NaN|Inf)", str(exc))
-        if match is None:
-            raise exc
+    def _diverged(self, exc: NonFinite, before: int) -> RunStopped:
         latest = self.checkpoints.manager.latest_checkpoint or "none yet"
-        loss = f"losses/{match.group(1).removesuffix('_gradient')}"
-        what = f"the gradient of {loss}" if match.group(1).endswith("_gradient") else loss
-        return RunStopped(f"{what} became {match.group(2)} in the iteration "
+        loss = f"losses/{exc.name.removesuffix('_gradient')}"
+        what = f"the gradient of {loss}" if exc.name.endswith("_gradient") else loss
+        return RunStopped(f"{what} became {exc.kind} in the iteration "
                           f"after env step {before}; stopped without saving. "
                           f"Latest checkpoint (last good): {latest}", 3)
 

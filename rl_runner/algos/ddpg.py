@@ -22,21 +22,31 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from rl_runner.algos.base import Trainer
+from rl_runner.algos.base import NonFinite, Trainer
 from rl_runner.config import Config, DDPGConfig
 from rl_runner.envs import EnvSpec, final_observations
-from rl_runner.networks import ObsNormalizer, checked_gradients, mlp
+from rl_runner.networks import ObsNormalizer, mlp
 from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
 
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
 UNROLL = 4  # up to this many updates per call are unrolled in the graph; more run in a loop
 LOOP = UNROLL + 1  # the graph variant with a tf.range loop
+# What the non-finite flag can name, in the order an update computes them. The flag is
+# 1 + 2 * index (+ 1 for Inf rather than NaN) of the first one to go non-finite; 0 while all are
+# finite.
+CHECKED = ("qf_loss", "qf_loss_gradient", "actor_loss", "actor_loss_gradient")
 
 
 class UpdateMetrics(NamedTuple):
     qf_loss: tf.Tensor
     qf_values: tf.Tensor
     actor_loss: tf.Tensor
+    nonfinite: tf.Tensor  # the flag above, read by the trainer after every call
+
+
+def nonfinite_error(flag: float) -> NonFinite:
+    index, inf = divmod(int(flag) - 1, 2)
+    return NonFinite(CHECKED[index], "Inf" if inf else "NaN")
 
 
 def to_bounds(actions, low, high):
@@ -127,9 +137,14 @@ class DDPGAgent(tf.Module):
         self.rng = tf.random.Generator.from_seed(seed + 1)  # target policy noise
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.last_actor_loss = tf.Variable(0.0, trainable=False)
+        # Set in the graph, read on the host with the step's outputs: see _flag_nonfinite.
+        self.nonfinite = tf.Variable(0.0, trainable=False)
 
         obs_spec = tf.TensorSpec([None, obs_dim], tf.float32)
-        jit = cfg.jit_compile or None
+        jit = cfg.jit_compile
+        if jit is None:  # after device.setup: device=cpu hides the GPU from this list
+            jit = bool(tf.config.list_logical_devices("GPU"))
+        jit = jit or None  # None: TensorFlow's default, as before this option existed
         self.compiled = {
             "step": tf.function(self._step, jit_compile=jit),
             "act": tf.function(self.policy.__call__),
@@ -222,36 +237,55 @@ class DDPGAgent(tf.Module):
             obs = self.normalizer(batch.obs)
             qs = [self._q(c, obs, batch.actions) for c in self.critics]
             loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
-            return tf.debugging.check_numerics(loss, "qf_loss"), tf.reduce_mean(qs[0])
+            return loss, tf.reduce_mean(qs[0])
 
     def actor_loss(self, obs: tf.Tensor) -> tf.Tensor:
         """-mean Q_1(s, mu(s))."""
         with tf.name_scope("actor_loss"):
             obs = self.normalizer(obs)
-            loss = -tf.reduce_mean(self._q(self.critics[0], obs, self.actor(obs)))
-            return tf.debugging.check_numerics(loss, "actor_loss")
+            return -tf.reduce_mean(self._q(self.critics[0], obs, self.actor(obs)))
 
     # -- updates -----------------------------------------------------------------------------
+    def _flag_nonfinite(self, name: str, loss: tf.Tensor, grads: list[tf.Tensor]) -> None:
+        """Record in ``self.nonfinite`` whether ``loss`` or its gradients went NaN/Inf.
+
+        Gradients are checked as well as the loss because oneDNN's fused ReLU on the CPU (and
+        cuDNN's on a GPU) maps NaN to 0: NaN weights feeding a ReLU leave the loss finite while
+        they make the gradients NaN through the layers behind them. The sum of all gradient
+        entries is NaN if any entry is, and +-Inf if one is Inf (finite gradients overflow a
+        float32 sum only far beyond divergence). A flag in the graph rather than
+        ``tf.debugging.check_numerics``, because XLA compiles CheckNumerics away: with
+        ``jit_compile`` a run went on through NaN. The trainer reads the flag with the step's
+        outputs and stops before it evaluates or checkpoints (``Trainer._diverged``)."""
+        index = CHECKED.index(name)
+        for i, value in ((index, loss), (index + 1, tf.add_n([tf.reduce_sum(g) for g in grads]))):
+            code = tf.where(tf.math.is_nan(value), 1.0 + 2 * i,
+                            tf.where(tf.math.is_inf(value), 2.0 + 2 * i, 0.0))
+            self.nonfinite.assign(tf.where(self.nonfinite > 0, self.nonfinite, code))
+
     def update(self) -> UpdateMetrics:
         """One full update: sample, critic step, and (every policy_delay) actor + targets."""
         batch = self.replay.sample(self.cfg.batch_size)
         critic_vars = self._critic_variables()
         with tf.GradientTape() as tape:
             qf_loss, qf_values = self.critic_loss(batch)
-        grads = checked_gradients(tape.gradient(qf_loss, critic_vars), "qf_loss")
+        grads = tape.gradient(qf_loss, critic_vars)
+        self._flag_nonfinite("qf_loss", qf_loss, grads)
         self.critic_optimizer.apply_gradients(zip(grads, critic_vars))
         self.critic_updates.assign_add(1)
         if self.cfg.policy_delay == 1:  # decided while tracing: no conditional in the graph
             self._actor_and_targets(batch)
         elif self.critic_updates % self.cfg.policy_delay == 0:
             self._actor_and_targets(batch)
-        return UpdateMetrics(qf_loss, qf_values, tf.identity(self.last_actor_loss))
+        return UpdateMetrics(qf_loss, qf_values, tf.identity(self.last_actor_loss),
+                             tf.identity(self.nonfinite))
 
     def _actor_and_targets(self, batch: Transitions) -> None:
         actor_vars = self.actor.trainable_variables
         with tf.GradientTape() as tape:
             actor_loss = self.actor_loss(batch.obs)
-        grads = checked_gradients(tape.gradient(actor_loss, actor_vars), "actor_loss")
+        grads = tape.gradient(actor_loss, actor_vars)
+        self._flag_nonfinite("actor_loss", actor_loss, grads)
         self.actor_optimizer.apply_gradients(zip(grads, actor_vars))
         self.last_actor_loss.assign(actor_loss)
         soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
@@ -260,7 +294,8 @@ class DDPGAgent(tf.Module):
 
     def _updates(self, num_updates: tf.Tensor, variant: int) -> UpdateMetrics:
         """``variant`` updates unrolled, or ``num_updates`` in a loop (``variant == LOOP``)."""
-        metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
+        metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0),
+                                tf.identity(self.nonfinite))
         if variant == LOOP:
             for _ in tf.range(num_updates):
                 metrics = self.update()
@@ -394,6 +429,8 @@ class DDPGTrainer(Trainer):
                                        terminated[:, None], *self.done_column(done), next_obs],
                                       axis=1, dtype=np.float32)
         policy_out, metrics = self.agent.step(rows_and_obs, num_updates)
+        if metrics.nonfinite.numpy():
+            raise nonfinite_error(metrics.nonfinite.numpy())
         self.policy_out = policy_out.numpy()
         self.obs = next_obs
         self.updates += num_updates
