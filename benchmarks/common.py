@@ -26,9 +26,10 @@ def machine() -> str:
         pass
     import tensorflow as tf
 
-    gpus = tf.config.list_physical_devices("GPU")
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
     return (f"{cpu}, {os.cpu_count()} cores, "
-            f"{'GPU: ' + ', '.join(g.name for g in gpus) if gpus else 'no GPU'}; "
+            f"{'GPU: ' + ', '.join(gpus) if gpus else 'no GPU'}; "
             f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
 
 

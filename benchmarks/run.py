@@ -14,7 +14,8 @@ import importlib
 
 from benchmarks.common import FRAGMENTS, HERE
 
-GROUPS = {"reinforce": "benchmarks.bench_reinforce", "ddpg": "benchmarks.bench_ddpg"}
+GROUPS = {"reinforce": "benchmarks.bench_reinforce", "ddpg": "benchmarks.bench_ddpg",
+          "ddpg_gpu": "benchmarks.bench_ddpg_gpu"}  # ddpg_gpu: only where TensorFlow sees a GPU
 
 
 def main() -> None:
