@@ -132,7 +132,7 @@ def notebook_ddpg(batch_size: int, steps: int) -> float:
 
 def main() -> None:
     rows, ratios, roofs = [], {}, []
-    for label, overrides in (("no XLA (preset default), num_envs=1", ["algo.jit_compile=false"]),
+    for label, overrides in (("no XLA (the CPU default), num_envs=1", ["algo.jit_compile=false"]),
                              ("no XLA, num_envs=2", ["algo.jit_compile=false", "num_envs=2"]),
                              ("XLA, num_envs=1", ["algo.jit_compile=true"])):
         updates, steps = roof(overrides)
@@ -158,7 +158,7 @@ def main() -> None:
         "|---|---|---|---|---|",
         *rows,
         "",
-        f"**Loop / roof: {ratios['no XLA (preset default), num_envs=1']:.2f} with one env, "
+        f"**Loop / roof: {ratios['no XLA (the CPU default), num_envs=1']:.2f} with one env, "
         f"{ratios['no XLA, num_envs=2']:.2f} with `num_envs=2`, {ratios['XLA, num_envs=1']:.2f} "
         f"with XLA and one env** (target >= 0.85). One update is ~{GFLOP_PER_UPDATE} GFLOP at "
         f"batch 256: {1000 / best:.1f} ms here at the best median, {GFLOP_PER_UPDATE * best:.0f} "

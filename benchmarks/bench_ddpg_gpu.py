@@ -12,6 +12,7 @@ import tempfile
 from benchmarks.bench_ddpg import rate
 from benchmarks.common import median, write_fragment
 from benchmarks.harness import make_trainer
+from rl_runner.algos.ddpg import nonfinite_error
 
 SECONDS = 3      # per measurement: a GPU has no thermal or neighbour drift worth longer windows
 REPEATS = 3
@@ -29,13 +30,19 @@ def measure(batch_size: int, xla: bool) -> dict[str, list[float]]:
         for _ in range(1200):  # past learning_starts; every graph traced (and XLA-compiled)
             trainer.env_steps += trainer.iteration()
 
+        def updates(n):
+            # Reading an output waits for the GPU: without it a call returns once its work is
+            # queued, and rates would count queued work.
+            flag = trainer.agent.train(n).nonfinite.numpy()
+            if flag:
+                raise nonfinite_error(flag)
+            return n
+
         def single():
-            trainer.agent.train(1)
-            return 1
+            return updates(1)
 
         def burst():
-            trainer.agent.train(BURST)
-            return BURST
+            return updates(BURST)
 
         def loop():
             n = trainer.iteration()
@@ -74,7 +81,8 @@ def main() -> None:
         "(`device=gpu`; the replay buffer lives on the GPU). Alternating "
         f"{REPEATS} times for {SECONDS} s each, 2 s of each untimed first: the isolated fused "
         "update called once per update (`DDPGAgent.train(1)`: sample + critic + actor + soft "
-        f"target update), the same update {BURST} times per call (`train({BURST})`, a "
+        "target update; each call waits for its result), the same update "
+        f"{BURST} times per call (`train({BURST})`, a "
         "`tf.range` loop in the graph, as `updates_per_step` > 1 runs it), and the full "
         "training loop (`num_envs=1`: MuJoCo step on the CPU, then one compiled "
         "store+update+act call).",

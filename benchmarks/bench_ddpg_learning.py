@@ -61,6 +61,7 @@ RUNS = {  # name -> overrides
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
+PRESET_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")
 CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
 
@@ -136,7 +137,7 @@ def report() -> None:
         return [v for n, c in curves.items() if n in names
                 for v in [at(c, 300_000)] if v is not None]
 
-    ddpg_300, plain_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET)
+    ddpg_300, plain_300, td3_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET), at_300(PRESET_TD3)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = plt.get_cmap("tab20").colors  # more runs than the default cycle's 10 colours
     for i, (name, curve) in enumerate(curves.items()):
@@ -169,6 +170,8 @@ def report() -> None:
         f"**Median `ddpg_pusher` eval at 300k ({len(ddpg_300)} of 3 seeds): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
+        + (f" `td3_pusher` ({len(td3_300)} of 3 seeds): {median(td3_300):.1f}."
+           if td3_300 else "")
         + (f" The first preset (`ddpg_plain`, {len(plain_300)} seeds): "
            f"{median(plain_300):.1f}." if plain_300 else ""),
     ]))

@@ -120,15 +120,19 @@ def test_policy_delay_updates_actor_and_targets_every_n_critic_updates():
                                                         a.critic_targets[0].get_weights()))
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
-@pytest.mark.parametrize("bias, kind", [(math.nan, "NaN"), (math.inf, "Inf")])
-def test_a_nonfinite_critic_loss_is_flagged_also_under_xla(jit, bias, kind):
+@pytest.mark.parametrize("jit, bias, kind, updates, delay", [
+    (False, math.nan, "NaN", 2, 1), (False, math.inf, "Inf", 2, 1),
+    (True, math.nan, "NaN", 2, 1), (True, math.inf, "Inf", 2, 1),
+    (True, math.nan, "NaN", 6, 2),  # the tf.range loop variant, actor every other update
+], ids=["graph-nan", "graph-inf", "xla-nan", "xla-inf", "xla-loop-delay"])
+def test_a_nonfinite_critic_loss_is_flagged_also_under_xla(jit, bias, kind, updates, delay):
     # XLA compiles tf.debugging.check_numerics away; the flag is plain data flow.
-    a = agent(jit_compile=jit)
+    a = agent(jit_compile=jit, policy_delay=delay)
     a.replay.add(batch([1.0] * 8, [0.0] * 8))
+    a.nonfinite.assign(3.0)  # left by an earlier call: each call reports its own updates
     assert a.train(1).nonfinite.numpy() == 0
     a.critics[0].trainable_variables[-1].assign([bias])  # output bias: Q, so the loss
-    error = nonfinite_error(a.train(2).nonfinite.numpy())
+    error = nonfinite_error(a.train(updates).nonfinite.numpy())
     assert (error.name, error.kind) == ("qf_loss", kind)
 
 

@@ -252,11 +252,13 @@ class DDPGAgent(tf.Module):
         Gradients are checked as well as the loss because oneDNN's fused ReLU on the CPU (and
         cuDNN's on a GPU) maps NaN to 0: NaN weights feeding a ReLU leave the loss finite while
         they make the gradients NaN through the layers behind them. The sum of all gradient
-        entries is NaN if any entry is, and +-Inf if one is Inf (finite gradients overflow a
-        float32 sum only far beyond divergence). A flag in the graph rather than
+        entries is NaN if any entry is, and +-Inf if one is Inf (NaN if both signs are; finite
+        gradients overflow a float32 sum only far beyond divergence): one reduction per
+        gradient, as check_numerics did. A flag in the graph rather than
         ``tf.debugging.check_numerics``, because XLA compiles CheckNumerics away: with
         ``jit_compile`` a run went on through NaN. The trainer reads the flag with the step's
-        outputs and stops before it evaluates or checkpoints (``Trainer._diverged``)."""
+        outputs and stops before it evaluates or checkpoints (``Trainer._diverged``); the rest
+        of that call's updates run on, on weights that are thrown away."""
         index = CHECKED.index(name)
         for i, value in ((index, loss), (index + 1, tf.add_n([tf.reduce_sum(g) for g in grads]))):
             code = tf.where(tf.math.is_nan(value), 1.0 + 2 * i,
@@ -294,6 +296,7 @@ class DDPGAgent(tf.Module):
 
     def _updates(self, num_updates: tf.Tensor, variant: int) -> UpdateMetrics:
         """``variant`` updates unrolled, or ``num_updates`` in a loop (``variant == LOOP``)."""
+        self.nonfinite.assign(0.0)  # each call reports its own updates
         metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0),
                                 tf.identity(self.nonfinite))
         if variant == LOOP:
