@@ -249,9 +249,8 @@ class DDPGAgent(tf.Module):
     def _flag_nonfinite(self, name: str, loss: tf.Tensor, grads: list[tf.Tensor]) -> None:
         """Record in ``self.nonfinite`` whether ``loss`` or its gradients went NaN/Inf.
 
-        Gradients are checked as well as the loss because oneDNN's fused ReLU on the CPU (and
-        cuDNN's on a GPU) maps NaN to 0: NaN weights feeding a ReLU leave the loss finite while
-        they make the gradients NaN through the layers behind them. The sum of all gradient
+        Gradients are checked as well as the loss, for the reason ``checked_gradients`` in
+        rl_runner/networks.py gives (a ReLU that maps NaN to 0). The sum of all gradient
         entries is NaN if any entry is, and +-Inf if one is Inf (NaN if both signs are; finite
         gradients overflow a float32 sum only far beyond divergence): one reduction per
         gradient, as check_numerics did. A flag in the graph rather than
