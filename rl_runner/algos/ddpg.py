@@ -431,8 +431,9 @@ class DDPGTrainer(Trainer):
                                        terminated[:, None], *self.done_column(done), next_obs],
                                       axis=1, dtype=np.float32)
         policy_out, metrics = self.agent.step(rows_and_obs, num_updates)
-        if metrics.nonfinite.numpy():
-            raise nonfinite_error(metrics.nonfinite.numpy())
+        flag = metrics.nonfinite.numpy()
+        if flag:
+            raise nonfinite_error(flag)
         self.policy_out = policy_out.numpy()
         self.obs = next_obs
         self.updates += num_updates
