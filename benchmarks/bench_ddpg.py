@@ -5,13 +5,12 @@ against a notebook-style loop.
 """
 from __future__ import annotations
 
-import tempfile
 import time
 
 import numpy as np
 
 from benchmarks.common import median, write_fragment
-from benchmarks.harness import make_trainer
+from benchmarks.harness import ddpg_rates
 
 SECONDS = 6      # per measurement
 REPEATS = 3
@@ -23,38 +22,10 @@ BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_siz
         "algo.batch_size=256"]
 
 
-def rate(fn, seconds: float = SECONDS) -> float:
-    """Calls of ``fn`` per second (fn returns how many units it did)."""
-    done, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        done += fn()
-    return done / (time.perf_counter() - t0)
-
-
 def roof(overrides: list[str]) -> tuple[list[float], list[float]]:
     """(isolated fused-update calls/s, training-loop env steps/s), alternating, one process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer([*BASE, *overrides], tmp)
-        for _ in range(1200 // trainer.cfg.num_envs):  # past learning_starts, all traced
-            trainer.env_steps += trainer.iteration()
-
-        def update():  # the same single-update graph the loop's step runs, minus store and act
-            trainer.agent.train(1)
-            return 1
-
-        def loop():
-            n = trainer.iteration()
-            trainer.env_steps += n
-            return n
-
-        rate(update, 3)  # the first seconds of updates run slower (warm-up), time none of them
-        rate(loop, 3)
-        updates, steps = [], []
-        for _ in range(REPEATS):
-            updates.append(rate(update))
-            steps.append(rate(loop))
-        trainer.close()
-    return updates, steps
+    r = ddpg_rates([*BASE, *overrides], repeats=REPEATS, seconds=SECONDS, warmup=3)
+    return r["update"], r["loop"]
 
 
 def notebook_ddpg(batch_size: int, steps: int) -> float:

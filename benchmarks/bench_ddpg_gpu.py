@@ -7,12 +7,8 @@ Without a GPU it says so and keeps the last recorded section (benchmarks/results
 """
 from __future__ import annotations
 
-import tempfile
-
-from benchmarks.bench_ddpg import rate
 from benchmarks.common import median, write_fragment
-from benchmarks.harness import make_trainer
-from rl_runner.algos.ddpg import nonfinite_error
+from benchmarks.harness import ddpg_rates
 
 SECONDS = 3      # per measurement: a GPU has no thermal or neighbour drift worth longer windows
 REPEATS = 3
@@ -25,38 +21,7 @@ def measure(batch_size: int, xla: bool) -> dict[str, list[float]]:
     """Isolated one-update calls/s, updates/s in bursts of BURST per call, and training-loop env
     steps/s (num_envs=1, UTD 1), alternating, one process."""
     overrides = [*BASE, f"algo.batch_size={batch_size}", f"algo.jit_compile={str(xla).lower()}"]
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = make_trainer(overrides, tmp)
-        for _ in range(1200):  # past learning_starts; every graph traced (and XLA-compiled)
-            trainer.env_steps += trainer.iteration()
-
-        def updates(n):
-            # Reading an output waits for the GPU: without it a call returns once its work is
-            # queued, and rates would count queued work.
-            flag = trainer.agent.train(n).nonfinite.numpy()
-            if flag:
-                raise nonfinite_error(flag)
-            return n
-
-        def single():
-            return updates(1)
-
-        def burst():
-            return updates(BURST)
-
-        def loop():
-            n = trainer.iteration()
-            trainer.env_steps += n
-            return n
-
-        for fn in (single, burst, loop):  # warm-up, untimed
-            rate(fn, 2)
-        out = {"single": [], "burst": [], "loop": []}
-        for _ in range(REPEATS):
-            for name, fn in (("single", single), ("burst", burst), ("loop", loop)):
-                out[name].append(rate(fn, SECONDS))
-        trainer.close()
-    return out
+    return ddpg_rates(overrides, repeats=REPEATS, seconds=SECONDS, warmup=2, burst=BURST)
 
 
 def main() -> None:
@@ -71,7 +36,7 @@ def main() -> None:
             r = measure(batch_size, xla)
             print(f"batch {batch_size} xla {xla}: {r}", flush=True)
             rows.append(
-                f"| {batch_size} | {'XLA' if xla else 'no XLA'} | {median(r['single']):.0f} | "
+                f"| {batch_size} | {'XLA' if xla else 'no XLA'} | {median(r['update']):.0f} | "
                 f"{median(r['burst']):.0f} | {median(r['loop']):.0f} | "
                 f"{', '.join(f'{a:.0f}/{b:.0f}/{c:.0f}' for a, b, c in zip(*r.values()))} |")
     write_fragment("ddpg_4_gpu", "\n".join([
