@@ -68,6 +68,8 @@ RUNS = {  # name -> overrides
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
 PRESET_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")
+CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_s0")  # this session's
+SHOWN = (*PRESET_DDPG, *PRESET_TD3, *CANDIDATES)  # in colour in the PNG, the rest in grey
 CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
 
@@ -145,19 +147,25 @@ def report() -> None:
 
     ddpg_300, plain_300, td3_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET), at_300(PRESET_TD3)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    colors = plt.get_cmap("tab20").colors  # more runs than the default cycle's 10 colours
-    for i, (name, curve) in enumerate(curves.items()):
-        line, = ax.plot([s for s, _ in curve], [v for _, v in curve], label=name,
-                        color=colors[i % len(colors)])
+    colors = {name: plt.get_cmap(cmap)(0.45 + 0.2 * i) for cmap, names in
+              (("Blues", PRESET_DDPG), ("Reds", PRESET_TD3), ("Greens", CANDIDATES))
+              for i, name in enumerate(names)}
+    earlier = [name for name in curves if name not in SHOWN]
+    for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
+        shown = name in SHOWN  # the rest in grey, drawn first, one legend entry for all
+        style = (dict(color=colors[name], label=name, zorder=3) if shown else
+                 dict(color="0.7", lw=0.8, zorder=1,
+                      label=f"{len(earlier)} earlier runs (table)" if name == earlier[0] else None))
+        ax.plot([s for s, _ in curve], [v for _, v in curve], **style)
         train_curve = training.get(name, [])
         ax_train.plot([s for s, _ in train_curve], [v for _, v in train_curve],
-                      color=line.get_color(), lw=0.8)
+                      **{**style, "lw": 0.8, "label": None})
     for axis in (ax, ax_train):
         axis.axhline(-25, color="grey", ls="--", lw=1, label="target -25")
         axis.set_ylim(-120, -15)
     ax.set_ylabel("eval return (20 episodes, deterministic)")
     ax.set_title("Pusher-v5 (points below -120 are cut)")
-    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.legend(fontsize=7, ncol=2, loc="lower right")
     ax_train.set_ylabel("training return (noisy actions, 2k-step means)")
     ax_train.set_xlabel("env steps")
     fig.tight_layout()
