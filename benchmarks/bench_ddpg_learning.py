@@ -62,13 +62,13 @@ RUNS = {  # name -> overrides
     # data, by two updates per env step or by TD3's original learning rates (1e-3).
     "td3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0",
                     "algo.updates_per_step=2"],
-    "td3_lr1e3_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0",
-                     "algo.actor_lr=0.001", "algo.critic_lr=0.001"],
+    **{f"td3_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}",
+                              "algo.actor_lr=0.001", "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
 PRESET_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")
-CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_s0")  # this session's
+CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")  # this session's
 SHOWN = (*PRESET_DDPG, *PRESET_TD3, *CANDIDATES)  # in colour in the PNG, the rest in grey
 CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
@@ -147,7 +147,7 @@ def report() -> None:
 
     ddpg_300, plain_300, td3_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET), at_300(PRESET_TD3)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    colors = {name: plt.get_cmap(cmap)(0.45 + 0.2 * i) for cmap, names in
+    colors = {name: plt.get_cmap(cmap)(0.4 + 0.18 * i) for cmap, names in
               (("Blues", PRESET_DDPG), ("Reds", PRESET_TD3), ("Greens", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
