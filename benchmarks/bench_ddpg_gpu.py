@@ -1,5 +1,6 @@
 """DDPG on a GPU: the fused update's updates/s at batch 256 and 1024, with and without XLA, and
-the training loop's env steps/s on Pusher-v5, on whatever card TensorFlow sees.
+the training loop's env steps/s on Pusher-v5, on whatever card TensorFlow sees; then the loop with
+more envs per call (`num_envs`) under XLA.
 
     python -m benchmarks.run ddpg_gpu
 
@@ -13,14 +14,16 @@ from benchmarks.harness import ddpg_rates
 SECONDS = 3      # per measurement: a GPU has no thermal or neighbour drift worth longer windows
 REPEATS = 3
 BURST = 8        # updates per call in the burst column (`DDPGAgent.train(BURST)`, a tf.range loop)
+ENVS = (4, 16, 64)  # num_envs of the vector-env rows (UTD 1: num_envs updates per loop call)
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
         "device=gpu"]
 
 
-def measure(batch_size: int, xla: bool) -> dict[str, list[float]]:
+def measure(batch_size: int, xla: bool, num_envs: int = 1) -> dict[str, list[float]]:
     """Isolated one-update calls/s, updates/s in bursts of BURST per call, and training-loop env
-    steps/s (num_envs=1, UTD 1), alternating, one process."""
-    overrides = [*BASE, f"algo.batch_size={batch_size}", f"algo.jit_compile={str(xla).lower()}"]
+    steps/s (UTD 1), alternating, one process."""
+    overrides = [*BASE, f"algo.batch_size={batch_size}", f"algo.jit_compile={str(xla).lower()}",
+                 f"num_envs={num_envs}"]
     return ddpg_rates(overrides, repeats=REPEATS, seconds=SECONDS, warmup=2, burst=BURST)
 
 
@@ -39,6 +42,14 @@ def main() -> None:
                 f"| {batch_size} | {'XLA' if xla else 'no XLA'} | {median(r['update']):.0f} | "
                 f"{median(r['burst']):.0f} | {median(r['loop']):.0f} | "
                 f"{', '.join(f'{a:.0f}/{b:.0f}/{c:.0f}' for a, b, c in zip(*r.values()))} |")
+    env_rows = []
+    for num_envs in ENVS:
+        r = measure(256, True, num_envs)
+        print(f"num_envs {num_envs}: {r}", flush=True)
+        env_rows.append(
+            f"| {num_envs} | {median(r['loop']):.0f} | {median(r['update']):.0f} | "
+            f"{median(r['burst']):.0f} | "
+            f"{', '.join(f'{a:.0f}/{b:.0f}/{c:.0f}' for a, b, c in zip(*r.values()))} |")
     write_fragment("ddpg_4_gpu", "\n".join([
         "### DDPG on a GPU (Pusher-v5, 256-256 actor and critic, UTD 1)",
         "",
@@ -56,4 +67,13 @@ def main() -> None:
         "loop env steps/s | runs (1/burst/loop) |",
         "|---|---|---|---|---|---|",
         *rows,
+        "",
+        "The training loop with `num_envs` MuJoCo envs stepped per call (gymnasium's "
+        "SyncVectorEnv on the CPU), batch 256, XLA, UTD 1: each call stores num_envs "
+        "transitions and runs num_envs updates, so the loop's env steps/s is also its updates/s.",
+        "",
+        f"| num_envs | loop env steps/s (= updates/s) | updates/s, 1 per call | "
+        f"updates/s, {BURST} per call | runs (1/burst/loop) |",
+        "|---|---|---|---|---|",
+        *env_rows,
     ]))
