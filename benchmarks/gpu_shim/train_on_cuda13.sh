@@ -12,7 +12,7 @@ mkdir -p /tmp/runs
 pack() { tar -C /tmp/runs -czf $OUT/runs.tgz.part --exclude='*/checkpoints' --exclude='*/policy' . \
   && mv $OUT/runs.tgz.part $OUT/runs.tgz; }
 ( while sleep 15; do pack; done ) & packer=$!
-( sleep ${T:-230}; pkill -INT -f "m rl_runner.train" ) & stopper=$!
+( sleep ${T:-230}; pkill -INT -f "hydra.run.dir=/tmp/runs/" ) & stopper=$!  # these runs only
 t=$(date +%s)
 python3 - "${@:-td3_lr1e3_s0}" <<'PY'
 import subprocess, sys
