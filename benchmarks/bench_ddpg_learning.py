@@ -21,17 +21,19 @@ from benchmarks.common import HERE, ROOT, median, write_fragment
 # What earlier presets and candidates set, spelled out so their runs stay reproducible after
 # the preset moves on.
 PLAIN = ["algo.critic_layer_norm=false", "algo.feature_norm=false", "algo.noise.type=gaussian"]
+LR3E4 = ["algo.actor_lr=0.0003", "algo.critic_lr=0.0003"]  # td3_pusher before it took 1e-3
 NORM = ["algo.critic_layer_norm=true", "algo.feature_norm=true"]
 WHITE = ["algo.noise.type=gaussian"]
 RUNS = {  # name -> overrides
     # The preset: LayerNorm critic, unit-norm penultimate features, pink noise.
     **{f"ddpg_pusher_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}"] for seed in (0, 1, 2)},
-    **{f"td3_pusher_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}"]
-       for seed in (0, 1, 2)},
+    # The first TD3 preset: the same with TD3's three options (and Adam 3e-4).
+    **{f"td3_pusher_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}",
+                               *LR3E4] for seed in (0, 1, 2)},
     # The first preset: no normalisation, white noise (it collapsed now and then).
     **{f"ddpg_plain_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *PLAIN]
        for seed in (0, 1, 2)},
-    "td3_plain_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *PLAIN],
+    "td3_plain_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *PLAIN, *LR3E4],
     # Candidates against the collapses: LayerNorm critic + unit-norm penultimate features.
     **{f"ddpg_norm_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *NORM, *WHITE]
        for seed in (0, 1, 2)},
@@ -59,8 +61,9 @@ RUNS = {  # name -> overrides
     **{f"ddpg_ln_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", "algo.feature_norm=false"]
        for seed in (0, 1, 2)},
     # TD3 (the better preset) pushes ~4x too slowly for -25 at 300k: learn more from the same
-    # data, by two updates per env step or by TD3's original learning rates (1e-3).
-    "td3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0",
+    # data, by two updates per env step or by TD3's original learning rates (1e-3; td3_pusher
+    # has them since: td3_lr1e3_s* are its runs).
+    "td3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *LR3E4,
                     "algo.updates_per_step=2"],
     **{f"td3_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}",
                               "algo.actor_lr=0.001", "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
@@ -68,13 +71,16 @@ RUNS = {  # name -> overrides
     "td3_lr1e3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0",
                           "algo.actor_lr=0.001", "algo.critic_lr=0.001",
                           "algo.updates_per_step=2"],
+    # TD3's learning rates for the DDPG preset too.
+    **{f"ddpg_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", "algo.actor_lr=0.001",
+                               "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
 }
 PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
-PRESET_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")
-CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2",
-              "td3_lr1e3_utd2_s0")  # the current candidates
-SHOWN = (*PRESET_DDPG, *PRESET_TD3, *CANDIDATES)  # in colour in the PNG, the rest in grey
+PRESET_TD3 = ("td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")
+FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
+CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_utd2_s0", "ddpg_lr1e3_s0")  # the current candidates
+SHOWN = (*PRESET_DDPG, *PRESET_TD3, *FIRST_TD3, *CANDIDATES)  # in colour in the PNG, the rest in grey
 CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
 
@@ -151,9 +157,11 @@ def report() -> None:
                 for v in [at(c, 300_000)] if v is not None]
 
     ddpg_300, plain_300, td3_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET), at_300(PRESET_TD3)
+    first_td3_300 = at_300(FIRST_TD3)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.18 * i) for cmap, names in
-              (("Blues", PRESET_DDPG), ("Reds", PRESET_TD3), ("Greens", CANDIDATES))
+              (("Blues", PRESET_DDPG), ("Reds", PRESET_TD3), ("Purples", FIRST_TD3),
+                                 ("Greens", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
     for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
@@ -189,8 +197,10 @@ def report() -> None:
         f"**Median `ddpg_pusher` eval at 300k ({len(ddpg_300)} of 3 seeds): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
-        + (f" `td3_pusher` ({len(td3_300)} of 3 seeds): {median(td3_300):.1f}."
-           if td3_300 else "")
+        + (f" `td3_pusher` ({len(td3_300)} of 3 seeds, `td3_lr1e3_s*`): "
+           f"{median(td3_300):.1f}." if td3_300 else "")
+        + (f" The first TD3 preset (Adam 3e-4, `td3_pusher_s*`): {median(first_td3_300):.1f}."
+           if first_td3_300 else "")
         + (f" The first preset (`ddpg_plain`, {len(plain_300)} seeds): "
            f"{median(plain_300):.1f}." if plain_300 else ""),
     ]))
