@@ -53,7 +53,7 @@ def main() -> None:
     write_fragment("ddpg_4_gpu", "\n".join([
         "### DDPG on a GPU (Pusher-v5, 256-256 actor and critic, UTD 1)",
         "",
-        "One process per table, each row its own trainer built as `rl-train` builds it "
+        "One process; each row its own trainer built as `rl-train` builds it "
         "(`device=gpu`; the replay buffer lives on the GPU). Alternating "
         f"{REPEATS} times for {SECONDS} s each, 2 s of each untimed first: the isolated fused "
         "update called once per update (`DDPGAgent.train(1)`: sample + critic + actor + soft "
@@ -68,7 +68,7 @@ def main() -> None:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        "The training loop with `num_envs` MuJoCo envs stepped per call (gymnasium's "
+        "Second table, the same process: the training loop with `num_envs` MuJoCo envs stepped per call (gymnasium's "
         "SyncVectorEnv on the CPU), batch 256, XLA, UTD 1: each call stores num_envs "
         "transitions and runs num_envs updates, so the loop's env steps/s is also its updates/s.",
         "",

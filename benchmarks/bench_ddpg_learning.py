@@ -80,7 +80,7 @@ FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median
 PRESET_TD3 = ("td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")
 FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
 CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_utd2_s0", "ddpg_lr1e3_s0")  # the current candidates
-SHOWN = (*PRESET_DDPG, *PRESET_TD3, *FIRST_TD3, *CANDIDATES)  # in colour in the PNG, the rest in grey
+SHOWN = (*PRESET_DDPG, *PRESET_TD3, *FIRST_TD3, *CANDIDATES)  # in colour in the PNG, others grey
 CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
 

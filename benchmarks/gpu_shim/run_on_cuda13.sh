@@ -50,5 +50,5 @@ if g:
 " 2>&1 | grep -v -E "^$|cpu_feature_guard|rebuild TensorFlow" | tail -40 | tee $OUT/check.log
 grep -q CHECK_OK $OUT/check.log || { echo NO GPU IN TF; exit 5; }
 [ "$1" = check ] && exit 0
-timeout ${BENCH_TIMEOUT:-420} python3 -m benchmarks.run ddpg_gpu 2>&1 | grep -v -E "cpu_feature_guard|rebuild TensorFlow" | tee $OUT/bench.log | tail -30
+timeout ${BENCH_TIMEOUT:-560} python3 -m benchmarks.run ddpg_gpu 2>&1 | grep -v -E "cpu_feature_guard|rebuild TensorFlow" | tee $OUT/bench.log | tail -30
 cp benchmarks/results/ddpg_4_gpu.md $OUT/ 2>/dev/null; echo rc done
