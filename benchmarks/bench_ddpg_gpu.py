@@ -68,8 +68,9 @@ def main() -> None:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        "Second table, the same process: the training loop with `num_envs` MuJoCo envs stepped per call (gymnasium's "
-        "SyncVectorEnv on the CPU), batch 256, XLA, UTD 1: each call stores num_envs "
+        "Second table, the same process: the training loop with `num_envs` MuJoCo envs "
+        "stepped per call (gymnasium's SyncVectorEnv on the CPU), batch 256, XLA, UTD 1: "
+        "each call stores num_envs "
         "transitions and runs num_envs updates, so the loop's env steps/s is also its updates/s.",
         "",
         f"| num_envs | loop env steps/s (= updates/s) | updates/s, 1 per call | "

@@ -105,7 +105,8 @@ class DDPGConfig:
     feature_norm: bool = knob(False, "scale the last hidden features of actor and critic to "
                               "unit L2 norm (penultimate normalisation)")
     jit_compile: bool | None = knob(None, "compile the fused update with XLA; null: on a GPU "
-                                    "only (~7x the training loop's speed there; on a CPU within ~15 %)")
+                                    "only (~7x the training loop's speed there; on a CPU "
+                                    "within ~15 %)")
     updates_per_call: int = knob(1, "updates fused into one tf.function call", ge=1)
 
 
