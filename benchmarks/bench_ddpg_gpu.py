@@ -27,6 +27,11 @@ def measure(batch_size: int, xla: bool, num_envs: int = 1) -> dict[str, list[flo
     return ddpg_rates(overrides, repeats=REPEATS, seconds=SECONDS, warmup=2, burst=BURST)
 
 
+def runs(r: dict[str, list[float]]) -> str:
+    """Each repeat's update/burst/loop rates, for a table's last column."""
+    return ", ".join(f"{a:.0f}/{b:.0f}/{c:.0f}" for a, b, c in zip(*r.values()))
+
+
 def main() -> None:
     import tensorflow as tf
 
@@ -40,16 +45,13 @@ def main() -> None:
             print(f"batch {batch_size} xla {xla}: {r}", flush=True)
             rows.append(
                 f"| {batch_size} | {'XLA' if xla else 'no XLA'} | {median(r['update']):.0f} | "
-                f"{median(r['burst']):.0f} | {median(r['loop']):.0f} | "
-                f"{', '.join(f'{a:.0f}/{b:.0f}/{c:.0f}' for a, b, c in zip(*r.values()))} |")
+                f"{median(r['burst']):.0f} | {median(r['loop']):.0f} | {runs(r)} |")
     env_rows = []
     for num_envs in ENVS:
         r = measure(256, True, num_envs)
         print(f"num_envs {num_envs}: {r}", flush=True)
-        env_rows.append(
-            f"| {num_envs} | {median(r['loop']):.0f} | {median(r['update']):.0f} | "
-            f"{median(r['burst']):.0f} | "
-            f"{', '.join(f'{a:.0f}/{b:.0f}/{c:.0f}' for a, b, c in zip(*r.values()))} |")
+        env_rows.append(f"| {num_envs} | {median(r['loop']):.0f} | {median(r['update']):.0f} | "
+                        f"{median(r['burst']):.0f} | {runs(r)} |")
     write_fragment("ddpg_4_gpu", "\n".join([
         "### DDPG on a GPU (Pusher-v5, 256-256 actor and critic, UTD 1)",
         "",
@@ -70,8 +72,8 @@ def main() -> None:
         "",
         "Second table, the same process: the training loop with `num_envs` MuJoCo envs "
         "stepped per call (gymnasium's SyncVectorEnv on the CPU), batch 256, XLA, UTD 1: "
-        "each call stores num_envs "
-        "transitions and runs num_envs updates, so the loop's env steps/s is also its updates/s.",
+        "each call stores num_envs transitions and runs num_envs updates, so the loop's env "
+        "steps/s is also its updates/s.",
         "",
         f"| num_envs | loop env steps/s (= updates/s) | updates/s, 1 per call | "
         f"updates/s, {BURST} per call | runs (1/burst/loop) |",

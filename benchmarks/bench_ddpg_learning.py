@@ -161,7 +161,7 @@ def report() -> None:
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.18 * i) for cmap, names in
               (("Blues", PRESET_DDPG), ("Reds", PRESET_TD3), ("Purples", FIRST_TD3),
-                                 ("Greens", CANDIDATES))
+               ("Greens", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
     for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
