@@ -85,22 +85,35 @@ CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
 
 
-def launch(names: list[str], parallel: int) -> None:
-    pending, running = list(names), []
+def check_runs(names: list[str]) -> None:
+    """Stop, before anything starts, on a name that is not in RUNS."""
+    unknown = [name for name in names if name not in RUNS]
+    if unknown:
+        raise SystemExit(f"not in RUNS: {', '.join(unknown)}")
+
+
+def launch(names: list[str], parallel: int, *, out: Path = OUT,
+           extra: tuple[str, ...] = ()) -> dict[str, int]:
+    """Runs the named RUNS, ``parallel`` at a time, in ``out``/<name> (log: ``out``/<name>.log),
+    with ``extra`` overrides after each run's own; returns each run's exit code."""
+    check_runs(names)
+    out.mkdir(parents=True, exist_ok=True)
+    pending, running, codes = list(names), [], {}
     while pending or running:
         while pending and len(running) < parallel:
             name = pending.pop(0)
-            run_dir = OUT / name
-            log = open(OUT / f"{name}.log", "w")
-            cmd = [sys.executable, "-m", "rl_runner.train", *RUNS[name], "threads=1",
-                   "progress=false", "eval.episodes=20", f"hydra.run.dir={run_dir}"]
+            log = open(out / f"{name}.log", "w")
+            cmd = [sys.executable, "-m", "rl_runner.train", *RUNS[name], *extra, "threads=1",
+                   "progress=false", "eval.episodes=20", f"hydra.run.dir={out / name}"]
             running.append((name, subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)))
             print(f"started {name}", flush=True)
         time.sleep(5)
-        for item in list(running):
-            if item[1].poll() is not None:
-                print(f"finished {item[0]} (exit {item[1].returncode})", flush=True)
-                running.remove(item)
+        for name, proc in list(running):
+            if proc.poll() is not None:
+                print(f"finished {name} (exit {proc.returncode})", flush=True)
+                codes[name] = proc.returncode
+                running.remove((name, proc))
+    return codes
 
 
 def scalar_curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
@@ -214,7 +227,6 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     args = parser.parse_args()
     if not args.report:
-        OUT.mkdir(parents=True, exist_ok=True)
         launch(args.runs, args.parallel)
     report()
 

@@ -2,16 +2,15 @@
 # rl-train end to end on a CUDA-13-only GPU machine (see README.md here): the set-up of
 # run_on_cuda13.sh (carried TensorFlow, wheels, CUDA 12 names), then the named runs of
 # benchmarks/bench_ddpg_learning.py (RUNS), side by side, each with num_envs=16 and device=gpu
-# (XLA is the GPU default) in /tmp/runs/<name>_env16. After T seconds each is stopped by SIGINT
+# (XLA is the GPU default) in /tmp/runs/env16/<name>. After T seconds each is stopped by SIGINT
 # (it writes a checkpoint). Every 15 s the runs' events files and logs are packed into
 # $OUT/runs.tgz, so a lease that ends early still returns the evals so far. Exits 0 when every
 # run finished or was stopped by the SIGINT (130), 1 otherwise.
 #   T=265 bash benchmarks/gpu_shim/train_on_cuda13.sh td3_lr1e3_s0 [more run names]
 : "${OUT:?set OUT to the folder whose files come back}"
 names=("${@:-td3_lr1e3_s0}")
-python3 -c "import sys; from benchmarks.bench_ddpg_learning import RUNS
-bad = [n for n in sys.argv[1:] if n not in RUNS]
-sys.exit(f'not in RUNS: {bad}' if bad else 0)" "${names[@]}" || exit 2
+python3 -c "import sys; from benchmarks.bench_ddpg_learning import check_runs
+check_runs(sys.argv[1:])" "${names[@]}" || exit 2
 sed -n '1,/^export XLA_FLAGS/p' "$(dirname "$0")/run_on_cuda13.sh" > /tmp/env.sh
 source /tmp/env.sh > "$OUT/setup.log" 2>&1
 mkdir -p /tmp/runs
@@ -24,22 +23,16 @@ pack() {  # tar exits 1 when a file grew while read (the events files do): still
 ( sleep "${T:-230}"; pkill -INT -f "hydra.run.dir=/tmp/runs/" ) > /dev/null 2>&1 & stopper=$!
 t=$(date +%s)
 python3 - "${names[@]}" <<'PY'
-import subprocess, sys
-from benchmarks.bench_ddpg_learning import RUNS
-procs = []
-for name in sys.argv[1:]:
-    run = f"/tmp/runs/{name}_env16"
-    cmd = [sys.executable, "-m", "rl_runner.train", *RUNS[name], "num_envs=16", "device=gpu",
-           "threads=1", "progress=false", "eval.episodes=20", f"hydra.run.dir={run}"]
-    procs.append(subprocess.Popen(cmd, stdout=open(f"{run}.log", "w"), stderr=subprocess.STDOUT))
-    print("started", name, flush=True)
-codes = [p.wait() for p in procs]
-print("exit codes", codes, flush=True)
-sys.exit(0 if all(c in (0, 130) for c in codes) else 1)
+import sys
+from pathlib import Path
+from benchmarks.bench_ddpg_learning import launch
+names = sys.argv[1:]
+codes = launch(names, len(names), out=Path("/tmp/runs/env16"), extra=("num_envs=16", "device=gpu"))
+sys.exit(0 if all(code in (0, 130) for code in codes.values()) else 1)
 PY
 rc=$?
 echo "train wall $(( $(date +%s) - t )) s"
 pkill -P $packer; pkill -P $stopper; kill $packer $stopper 2>/dev/null; wait
 pack final
-grep -h "^rl-train" /tmp/runs/*.log
+grep -h "^rl-train" /tmp/runs/env16/*.log
 exit $rc
