@@ -21,44 +21,46 @@ from benchmarks.common import HERE, ROOT, median, write_fragment
 # What earlier presets and candidates set, spelled out so their runs stay reproducible after
 # the preset moves on.
 PLAIN = ["algo.critic_layer_norm=false", "algo.feature_norm=false", "algo.noise.type=gaussian"]
-LR3E4 = ["algo.actor_lr=0.0003", "algo.critic_lr=0.0003"]  # td3_pusher before it took 1e-3
+LR3E4 = ["algo.actor_lr=0.0003", "algo.critic_lr=0.0003"]  # the presets before 1e-3
 NORM = ["algo.critic_layer_norm=true", "algo.feature_norm=true"]
 WHITE = ["algo.noise.type=gaussian"]
+PUSHER_3E4 = ["algo=ddpg", "env=pusher", *LR3E4]
 RUNS = {  # name -> overrides
-    # The preset: LayerNorm critic, unit-norm penultimate features, pink noise.
-    **{f"ddpg_pusher_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}"] for seed in (0, 1, 2)},
+    # The second preset: LayerNorm critic, unit-norm penultimate features, pink noise (Adam
+    # 3e-4; the preset has 1e-3 since, and ddpg_lr1e3_s* are its runs).
+    **{f"ddpg_pusher_s{seed}": [*PUSHER_3E4, f"seed={seed}"] for seed in (0, 1, 2)},
     # The first TD3 preset: the same with TD3's three options (and Adam 3e-4).
     **{f"td3_pusher_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}",
                                *LR3E4] for seed in (0, 1, 2)},
     # The first preset: no normalisation, white noise (it collapsed now and then).
-    **{f"ddpg_plain_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *PLAIN]
+    **{f"ddpg_plain_s{seed}": [*PUSHER_3E4, f"seed={seed}", *PLAIN]
        for seed in (0, 1, 2)},
     "td3_plain_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *PLAIN, *LR3E4],
     # Candidates against the collapses: LayerNorm critic + unit-norm penultimate features.
-    **{f"ddpg_norm_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *NORM, *WHITE]
+    **{f"ddpg_norm_s{seed}": [*PUSHER_3E4, f"seed={seed}", *NORM, *WHITE]
        for seed in (0, 1, 2)},
     # Exploration: the policies above reach towards the object but never push it
     # (benchmarks/pusher_returns.py); temporally correlated noise that does not decay.
-    "ddpg_norm_ou_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, "algo.noise.type=ou",
+    "ddpg_norm_ou_s0": [*PUSHER_3E4, "seed=0", *NORM, "algo.noise.type=ou",
                         "algo.noise.std_start=0.3", "algo.noise.std_end=0.3"],
     # The object (obs[17:20]) moves over ~0.2 m while joint velocities span tens: normalising
     # the observations makes the critic as sensitive to where the object is as to the arm.
-    "ddpg_norm_obs_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, *WHITE,
+    "ddpg_norm_obs_s0": [*PUSHER_3E4, "seed=0", *NORM, *WHITE,
                          "algo.normalize_obs=true"],
     # ... and 3-step returns: the reward of a push reaches the action that made contact sooner.
-    "ddpg_norm_obs_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, *WHITE,
+    "ddpg_norm_obs_n3_s0": [*PUSHER_3E4, "seed=0", *NORM, *WHITE,
                             "algo.normalize_obs=true", "algo.n_step=3"],
     # The replay shows `ddpg_norm_s0` learning to push slowly and steadily from ~100k
     # (benchmarks/pusher_returns.py --replay): two updates per env step, same data.
-    "ddpg_norm_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", *NORM, *WHITE,
+    "ddpg_norm_utd2_s0": [*PUSHER_3E4, "seed=0", *NORM, *WHITE,
                           "algo.updates_per_step=2"],
     # The early collapse of the NORM runs (evals ~ -330 at 20k) comes from the unit-norm
     # features of the critic: probe with the critic's LayerNorm alone, and pink noise.
-    "probe_ln_pink_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.feature_norm=false",
+    "probe_ln_pink_s0": [*PUSHER_3E4, "seed=0", "algo.feature_norm=false",
                          "total_env_steps=40000"],
     # ... which fitted Q in ~1k updates and did not dip: the preset without the unit-norm
     # features, to 300k, as a candidate to replace it (it lost: median -34.3 at 300k).
-    **{f"ddpg_ln_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", "algo.feature_norm=false"]
+    **{f"ddpg_ln_s{seed}": [*PUSHER_3E4, f"seed={seed}", "algo.feature_norm=false"]
        for seed in (0, 1, 2)},
     # TD3 (the better preset) pushes ~4x too slowly for -25 at 300k: learn more from the same
     # data, by two updates per env step or by TD3's original learning rates (1e-3; td3_pusher
@@ -71,16 +73,18 @@ RUNS = {  # name -> overrides
     "td3_lr1e3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0",
                           "algo.actor_lr=0.001", "algo.critic_lr=0.001",
                           "algo.updates_per_step=2"],
-    # TD3's learning rates for the DDPG preset too.
+    # TD3's learning rates for the DDPG preset too (ddpg_pusher has them since).
     **{f"ddpg_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", "algo.actor_lr=0.001",
                                "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
 }
-PRESET_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # the median's runs
+PRESET_DDPG = ("ddpg_lr1e3_s0", "ddpg_lr1e3_s1", "ddpg_lr1e3_s2")  # the median's runs
+SECOND_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # lr 3e-4
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
 PRESET_TD3 = ("td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")
 FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
-CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_utd2_s0", "ddpg_lr1e3_s0")  # the current candidates
-SHOWN = (*PRESET_DDPG, *PRESET_TD3, *FIRST_TD3, *CANDIDATES)  # in colour in the PNG, others grey
+CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_utd2_s0")  # the current candidates
+# In colour in the PNG; the others in grey.
+SHOWN = (*PRESET_DDPG, *SECOND_DDPG, *PRESET_TD3, *FIRST_TD3, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
 OUT = HERE / "learning"
 
@@ -170,11 +174,11 @@ def report() -> None:
                 for v in [at(c, 300_000)] if v is not None]
 
     ddpg_300, plain_300, td3_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET), at_300(PRESET_TD3)
-    first_td3_300 = at_300(FIRST_TD3)
+    first_td3_300, second_300 = at_300(FIRST_TD3), at_300(SECOND_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.18 * i) for cmap, names in
-              (("Blues", PRESET_DDPG), ("Reds", PRESET_TD3), ("Purples", FIRST_TD3),
-               ("Greens", CANDIDATES))
+              (("Blues", PRESET_DDPG), ("Oranges", SECOND_DDPG), ("Reds", PRESET_TD3),
+               ("Purples", FIRST_TD3), ("Greens", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
     for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
@@ -207,13 +211,15 @@ def report() -> None:
         "|---|---|---|---|---|---|",
         *rows,
         "",
-        f"**Median `ddpg_pusher` eval at 300k ({len(ddpg_300)} of 3 seeds): "
+        f"**Median `ddpg_pusher` eval at 300k ({len(ddpg_300)} of 3 seeds, `ddpg_lr1e3_s*`): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
         + (f" `td3_pusher` ({len(td3_300)} of 3 seeds, `td3_lr1e3_s*`): "
            f"{median(td3_300):.1f}." if td3_300 else "")
         + (f" The first TD3 preset (Adam 3e-4, `td3_pusher_s*`): {median(first_td3_300):.1f}."
            if first_td3_300 else "")
+        + (f" The second DDPG preset (Adam 3e-4, `ddpg_pusher_s*`): {median(second_300):.1f}."
+           if second_300 else "")
         + (f" The first preset (`ddpg_plain`, {len(plain_300)} seeds): "
            f"{median(plain_300):.1f}." if plain_300 else ""),
     ]))
