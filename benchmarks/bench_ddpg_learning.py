@@ -175,8 +175,12 @@ def report() -> None:
         return [v for n, c in curves.items() if n in names
                 for v in [at(c, 300_000)] if v is not None]
 
-    ddpg_300, plain_300, td3_300 = at_300(PRESET_DDPG), at_300(FIRST_PRESET), at_300(PRESET_TD3)
-    first_td3_300, second_300 = at_300(FIRST_TD3), at_300(SECOND_DDPG)
+    def medians(groups):  # ' <label> (<n> of 3 seeds, `<runs>`): <median>.' per group with a 300k
+        return "".join(f" {label} ({len(values)} of 3 seeds, `{names[0][:-1]}*`): "
+                       f"{median(values):.1f}." for label, names in groups
+                       for values in [at_300(names)] if values)
+
+    ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.18 * i) for cmap, names in
               (("Blues", PRESET_DDPG), ("Oranges", SECOND_DDPG), ("Reds", PRESET_TD3),
@@ -216,14 +220,9 @@ def report() -> None:
         f"**Median `ddpg_pusher` eval at 300k ({len(ddpg_300)} of 3 seeds, `ddpg_lr1e3_s*`): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
-        + (f" `td3_pusher` ({len(td3_300)} of 3 seeds, `td3_lr1e3_s*`): "
-           f"{median(td3_300):.1f}." if td3_300 else "")
-        + (f" The first TD3 preset (Adam 3e-4, `td3_pusher_s*`): {median(first_td3_300):.1f}."
-           if first_td3_300 else "")
-        + (f" The second DDPG preset (Adam 3e-4, `ddpg_pusher_s*`): {median(second_300):.1f}."
-           if second_300 else "")
-        + (f" The first preset (`ddpg_plain`, {len(plain_300)} seeds): "
-           f"{median(plain_300):.1f}." if plain_300 else ""),
+        + medians((("`td3_pusher`", PRESET_TD3), ("The first TD3 preset, Adam 3e-4", FIRST_TD3),
+                   ("The second DDPG preset, Adam 3e-4", SECOND_DDPG),
+                   ("The first preset", FIRST_PRESET))),
     ]))
 
 
