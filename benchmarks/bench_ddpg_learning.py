@@ -78,13 +78,20 @@ RUNS = {  # name -> overrides
                                "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
     # Two updates per env step took TD3 from -31.6 to -28.4 at 300k (3e-4): the same for DDPG.
     "ddpg_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.updates_per_step=2"],
+    # 3-step returns were tried once, on a preset that still collapsed early (ddpg_norm_obs_n3):
+    # again on the current one, where the push (reward ~80 steps after contact) is what is slow.
+    "ddpg_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.n_step=3"],
+    # The eval policies push in the right direction but slowly: a less noisy actor gradient.
+    "ddpg_b512_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.batch_size=512"],
 }
 PRESET_DDPG = ("ddpg_lr1e3_s0", "ddpg_lr1e3_s1", "ddpg_lr1e3_s2")  # the median's runs
 SECOND_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # lr 3e-4
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
 PRESET_TD3 = ("td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")
 FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
-CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_utd2_s0", "ddpg_utd2_s0")  # the current candidates
+# The current candidates:
+CANDIDATES = ("td3_utd2_s0", "td3_lr1e3_utd2_s0", "ddpg_utd2_s0", "ddpg_n3_s0",
+              "ddpg_b512_s0")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *SECOND_DDPG, *PRESET_TD3, *FIRST_TD3, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
@@ -134,10 +141,13 @@ def scalar_curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 
 def binned(curve: list[tuple[int, float]], width: int = 2000) -> list[tuple[int, float]]:
-    """Mean of the points in each ``width``-step bin (training returns: one per episode)."""
+    """Mean of the points in each ``width``-step bin (training returns: one per episode).
+
+    An episode is logged at the step it ended, so an episode ending at step 2000 falls in the
+    bin of steps 1-2000 (the last one of a run does not make a bin of its own)."""
     bins: dict[int, list[float]] = {}
     for step, value in curve:
-        bins.setdefault(step // width, []).append(value)
+        bins.setdefault((step - 1) // width, []).append(value)
     return [((b + 1) * width, sum(v) / len(v)) for b, v in sorted(bins.items())]
 
 
@@ -182,7 +192,7 @@ def report() -> None:
 
     ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
-    colors = {name: plt.get_cmap(cmap)(0.4 + 0.18 * i) for cmap, names in
+    colors = {name: plt.get_cmap(cmap)(0.4 + 0.55 * i / len(names)) for cmap, names in
               (("Blues", PRESET_DDPG), ("Oranges", SECOND_DDPG), ("Reds", PRESET_TD3),
                ("Purples", FIRST_TD3), ("Greens", CANDIDATES))
               for i, name in enumerate(names)}
