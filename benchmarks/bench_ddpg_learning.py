@@ -22,6 +22,7 @@ from benchmarks.common import HERE, ROOT, median, write_fragment
 # the preset moves on.
 PLAIN = ["algo.critic_layer_norm=false", "algo.feature_norm=false", "algo.noise.type=gaussian"]
 LR3E4 = ["algo.actor_lr=0.0003", "algo.critic_lr=0.0003"]  # the presets before 1e-3
+LR1E3 = ["algo.actor_lr=0.001", "algo.critic_lr=0.001"]  # TD3's, the presets' since
 NORM = ["algo.critic_layer_norm=true", "algo.feature_norm=true"]
 WHITE = ["algo.noise.type=gaussian"]
 PUSHER_3E4 = ["algo=ddpg", "env=pusher", *LR3E4]
@@ -68,21 +69,20 @@ RUNS = {  # name -> overrides
     "td3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *LR3E4,
                     "algo.updates_per_step=2"],
     **{f"td3_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", "preset=td3_pusher", f"seed={seed}",
-                              "algo.actor_lr=0.001", "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
+                              *LR1E3] for seed in (0, 1, 2)},
     # Both levers reached ~-28.5 at 300k alone; together they may stack.
-    "td3_lr1e3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0",
-                          "algo.actor_lr=0.001", "algo.critic_lr=0.001",
+    "td3_lr1e3_utd2_s0": ["algo=ddpg", "env=pusher", "preset=td3_pusher", "seed=0", *LR1E3,
                           "algo.updates_per_step=2"],
     # TD3's learning rates for the DDPG preset too (ddpg_pusher has them since).
-    **{f"ddpg_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", "algo.actor_lr=0.001",
-                               "algo.critic_lr=0.001"] for seed in (0, 1, 2)},
+    **{f"ddpg_lr1e3_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3]
+       for seed in (0, 1, 2)},
     # Two updates per env step took TD3 from -31.6 to -28.4 at 300k (3e-4): the same for DDPG.
-    "ddpg_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.updates_per_step=2"],
+    "ddpg_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.updates_per_step=2"],
     # 3-step returns were tried once, on a preset that still collapsed early (ddpg_norm_obs_n3):
     # again on the current one, where the push (reward ~80 steps after contact) is what is slow.
-    "ddpg_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.n_step=3"],
+    "ddpg_n3_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.n_step=3"],
     # The eval policies push in the right direction but slowly: a less noisy actor gradient.
-    "ddpg_b512_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.batch_size=512"],
+    "ddpg_b512_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.batch_size=512"],
 }
 PRESET_DDPG = ("ddpg_lr1e3_s0", "ddpg_lr1e3_s1", "ddpg_lr1e3_s2")  # the median's runs
 SECOND_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # lr 3e-4
