@@ -92,6 +92,9 @@ class DDPGConfig:
     activation: str = knob("relu", "hidden-layer activation",
                            choices=["relu", "tanh", "elu", "silu"])
     updates_per_step: float = knob(1.0, "gradient steps per env step (UTD ratio)", gt=0.0)
+    lr_schedule: str = knob("constant", "learning rates over the run: constant, or linear "
+                            "decay to 0 at the last update of total_env_steps",
+                            choices=["constant", "linear"])
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     twin_critics: bool = knob(False, "TD3: learn two critics and bootstrap from their minimum")
     policy_delay: int = knob(1, "TD3: update the actor and targets every N critic updates",

@@ -120,6 +120,27 @@ def test_policy_delay_updates_actor_and_targets_every_n_critic_updates():
                                                         a.critic_targets[0].get_weights()))
 
 
+def test_linear_lr_schedule_reaches_zero_at_the_last_update_and_then_freezes_the_nets():
+    a = DDPGAgent(SPEC, DDPGConfig(hidden_sizes=[8], buffer_size=64, batch_size=4,
+                                   critic_lr=1e-3, actor_lr=4e-4, policy_delay=2,
+                                   lr_schedule="linear"), seed=0, total_updates=8)
+    a.replay.add(batch([1.0] * 8, [0.0] * 8))
+    lr = lambda opt: float(opt.learning_rate)  # noqa: E731
+    assert (lr(a.critic_optimizer), lr(a.actor_optimizer)) == pytest.approx((1e-3, 4e-4))
+    a.train(2)  # 2 of 8 critic steps, 1 of 4 actor steps
+    assert (lr(a.critic_optimizer), lr(a.actor_optimizer)) == pytest.approx((7.5e-4, 3e-4))
+    a.train(6)
+    assert (lr(a.critic_optimizer), lr(a.actor_optimizer)) == (0.0, 0.0)
+    before = [w.copy() for net in (a.actor, a.critics[0]) for w in net.get_weights()]
+    a.train(4)
+    after = [w for net in (a.actor, a.critics[0]) for w in net.get_weights()]
+    assert all(np.array_equal(x, y) for x, y in zip(before, after))
+    constant_lr = agent()
+    constant_lr.replay.add(batch([1.0] * 8, [0.0] * 8))
+    constant_lr.train(8)
+    assert float(constant_lr.critic_optimizer.learning_rate) == pytest.approx(3e-4)
+
+
 @pytest.mark.parametrize("jit, bias, kind, updates, delay", [
     (False, math.nan, "NaN", 2, 1), (False, math.inf, "Inf", 2, 1),
     (True, math.nan, "NaN", 2, 1), (True, math.inf, "Inf", 2, 1),
@@ -300,14 +321,18 @@ def test_short_pusher_v5_run_writes_eval_points_and_losses(tmp_path):
                                 "algo.learning_starts=200", "algo.buffer_size=5000",
                                 "algo.batch_size=64", "algo.hidden_sizes=[64,64]",
                                 "eval.every_env_steps=600", "eval.episodes=2",
-                                "preset=td3_pusher"], tmp_path)
+                                "preset=td3_pusher", "algo.lr_schedule=linear"], tmp_path)
     scalars = read_scalars(tmp_path)
     assert [s for s, _ in scalars["eval/episodic_return"]] == [600, 1200]
     assert all(-1000 < v < 0 for _, v in scalars["eval/episodic_return"])
     for tag in ("losses/qf_loss", "losses/qf_values", "losses/actor_loss",
-                "charts/exploration_noise", "charts/episodic_return"):
+                "charts/exploration_noise", "charts/episodic_return", "charts/learning_rate"):
         assert scalars[tag] and all(math.isfinite(v) for _, v in scalars[tag]), tag
     assert metrics.updates == 1200 - 200 + 1 and metrics.episodes == 12
+    # Logged after the step's updates: (step - 199) of the run's 1001 done, from 1e-3 to 0.
+    assert scalars["charts/learning_rate"] == [
+        (step, pytest.approx(1e-3 * (1 - (step - 199) / 1001), rel=1e-4))
+        for step, _ in scalars["charts/learning_rate"]]
 
 
 def test_ddpg_on_cartpole_stops_before_building_anything():
@@ -337,6 +362,7 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.policy_delay=0", "algo.policy_delay=0 is out of range: must be >= 1"),
     ("algo.n_step=0", "algo.n_step=0 is out of range: must be >= 1 and <= 100"),
     ("algo.updates_per_step=0", "algo.updates_per_step=0 is out of range: must be > 0"),
+    ("algo.lr_schedule=cosine", "algo.lr_schedule='cosine' is not allowed"),
 ])
 def test_ddpg_ranges(override, message):
     with pytest.raises(ConfigError) as err:

@@ -16,6 +16,7 @@ bounds are handled. Targets bootstrap through truncation: ``(1 - terminated)``, 
 """
 from __future__ import annotations
 
+import math
 import sys
 from typing import NamedTuple
 
@@ -75,6 +76,14 @@ def direct_call(concrete):
     return lambda *tensors: call_flat(list(tensors), captured)
 
 
+def learning_rate(lr: float, schedule: str, updates: int):
+    """Adam's learning rate: ``lr``, or a linear decay from it to 0 at the optimizer's
+    ``updates``-th step (evaluated on its iteration count, so a resumed run carries on)."""
+    if schedule == "constant":
+        return lr
+    return tf.keras.optimizers.schedules.PolynomialDecay(lr, max(1, updates), 0.0, power=1.0)
+
+
 def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, for every variable pair."""
     for t, o in zip(target, online):
@@ -106,7 +115,9 @@ class DeterministicPolicy(tf.Module):
 class DDPGAgent(tf.Module):
     """Actor, critic(s), their targets, optimizers and the replay buffer."""
 
-    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, seed: int, num_envs: int = 1):
+    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, seed: int, num_envs: int = 1,
+                 total_updates: int = 1):
+        """``total_updates``: the run's critic updates, where ``lr_schedule=linear`` ends."""
         super().__init__(name="ddpg")
         self.cfg = cfg
         obs_dim, act_dim = spec.obs_dim, spec.num_actions
@@ -126,8 +137,10 @@ class DDPGAgent(tf.Module):
         for target, online in zip(self.critic_targets, self.critics):
             soft_update(target.variables, online.variables, 1.0)
 
-        self.actor_optimizer = tf.keras.optimizers.Adam(cfg.actor_lr)
-        self.critic_optimizer = tf.keras.optimizers.Adam(cfg.critic_lr)
+        self.actor_optimizer = tf.keras.optimizers.Adam(
+            learning_rate(cfg.actor_lr, cfg.lr_schedule, total_updates // cfg.policy_delay))
+        self.critic_optimizer = tf.keras.optimizers.Adam(
+            learning_rate(cfg.critic_lr, cfg.lr_schedule, total_updates))
         # Slots created now, not inside the first trace of the step.
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self._critic_variables())
@@ -388,7 +401,10 @@ class DDPGTrainer(Trainer):
         check_fits(self.algo.buffer_size, spec.obs_dim, spec.num_actions, spec.id,
                    n_step=self.algo.n_step)
         super().__init__(cfg, spec, run_dir)
-        self.agent = DDPGAgent(spec, self.algo, cfg.seed, cfg.num_envs)
+        # Updates start at the env step that reaches learning_starts (see iteration).
+        total_updates = math.ceil(max(0, cfg.total_env_steps - self.algo.learning_starts
+                                      + cfg.num_envs) * self.algo.updates_per_step)
+        self.agent = DDPGAgent(spec, self.algo, cfg.seed, cfg.num_envs, total_updates)
         self.policy = self.agent.policy
         self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng,
                                  spec.max_episode_steps)
@@ -442,7 +458,8 @@ class DDPGTrainer(Trainer):
             self.tb.scalars(steps_after, {
                 "losses/qf_loss": metrics.qf_loss, "losses/qf_values": metrics.qf_values,
                 "losses/actor_loss": metrics.actor_loss,
-                "charts/exploration_noise": self.noise.std(self.env_steps)})
+                "charts/exploration_noise": self.noise.std(self.env_steps),
+                "charts/learning_rate": float(self.agent.critic_optimizer.learning_rate)})
         return n
 
     def done_column(self, done: np.ndarray) -> list[np.ndarray]:
