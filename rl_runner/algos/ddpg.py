@@ -76,11 +76,13 @@ def direct_call(concrete):
     return lambda *tensors: call_flat(list(tensors), captured)
 
 
-def learning_rate(lr: float, schedule: str, updates: int):
+def learning_rate(lr: float, schedule: str, updates: int | None):
     """Adam's learning rate: ``lr``, or a linear decay from it to 0 at the optimizer's
     ``updates``-th step (evaluated on its iteration count, so a resumed run carries on)."""
     if schedule == "constant":
         return lr
+    if updates is None:
+        raise ValueError("lr_schedule='linear' needs the run's total_updates")
     return tf.keras.optimizers.schedules.PolynomialDecay(lr, max(1, updates), 0.0, power=1.0)
 
 
@@ -116,7 +118,7 @@ class DDPGAgent(tf.Module):
     """Actor, critic(s), their targets, optimizers and the replay buffer."""
 
     def __init__(self, spec: EnvSpec, cfg: DDPGConfig, seed: int, num_envs: int = 1,
-                 total_updates: int = 1):
+                 total_updates: int | None = None):
         """``total_updates``: the run's critic updates, where ``lr_schedule=linear`` ends."""
         super().__init__(name="ddpg")
         self.cfg = cfg
@@ -138,7 +140,8 @@ class DDPGAgent(tf.Module):
             soft_update(target.variables, online.variables, 1.0)
 
         self.actor_optimizer = tf.keras.optimizers.Adam(
-            learning_rate(cfg.actor_lr, cfg.lr_schedule, total_updates // cfg.policy_delay))
+            learning_rate(cfg.actor_lr, cfg.lr_schedule,
+                          total_updates and total_updates // cfg.policy_delay))
         self.critic_optimizer = tf.keras.optimizers.Adam(
             learning_rate(cfg.critic_lr, cfg.lr_schedule, total_updates))
         # Slots created now, not inside the first trace of the step.
