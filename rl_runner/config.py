@@ -107,6 +107,11 @@ class DDPGConfig:
                                    "critic(s)")
     feature_norm: bool = knob(False, "scale the last hidden features of actor and critic to "
                               "unit L2 norm (penultimate normalisation)")
+    crossq: bool = knob(False, "CrossQ: batch renormalisation in the critic(s) (instead of "
+                        "their LayerNorm and unit-norm features), no target networks; the "
+                        "critic sees (s, a) and (s', mu(s')) in one batch")
+    adam_beta1: float = knob(0.9, "Adam's beta_1 for actor and critic (CrossQ: 0.5)", gt=0.0,
+                             lt=1.0)
     jit_compile: bool | None = knob(None, "compile the fused update with XLA; null: on a GPU "
                                     "only (~7x the training loop's speed there; on a CPU "
                                     "within ~15 %)")
@@ -238,6 +243,9 @@ def validate(obj: Any, prefix: str = "") -> None:
     if isinstance(obj, DDPGConfig) and obj.buffer_size < obj.batch_size:
         raise ConfigError(f"{prefix}buffer_size={obj.buffer_size} is out of range: must be >= "
                           f"{prefix}batch_size={obj.batch_size}")
+    if isinstance(obj, DDPGConfig) and obj.crossq and obj.critic_layer_norm:
+        raise ConfigError(f"{prefix}crossq=true replaces the critic's LayerNorm with batch "
+                          f"renormalisation: set {prefix}critic_layer_norm=false")
 
 
 def load_run_config(run_dir) -> Config:

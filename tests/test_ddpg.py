@@ -186,6 +186,73 @@ def test_feature_norm_and_critic_layer_norm_shape_the_networks_and_targets_track
     assert not np.allclose(gamma, 1.0)  # the LayerNorm scale is trained
 
 
+def test_batch_renorm_is_batch_norm_in_warmup_then_renormalises_towards_running_stats():
+    from rl_runner.networks import BatchRenorm
+
+    layer = BatchRenorm(momentum=0.5, warmup=1, r_max=3.0, d_max=0.5, epsilon=1e-3)
+    x = np.array([[0.0, 10.0], [2.0, 14.0], [4.0, 18.0]], np.float32)  # means 2, 14
+    out = layer(tf.constant(x), training=True).numpy()  # warmup: plain batch norm
+    var = x.var(axis=0)
+    np.testing.assert_allclose(out, (x - x.mean(0)) / np.sqrt(var + 1e-3), rtol=1e-5)
+    # Running stats move by (1 - momentum) towards the batch's (its variance unbiased).
+    mean_run = 0.5 * x.mean(0)
+    var_run = 0.5 * 1.0 + 0.5 * x.var(axis=0, ddof=1)
+    np.testing.assert_allclose(layer.moving_mean, mean_run, rtol=1e-6)
+    np.testing.assert_allclose(layer.moving_var, var_run, rtol=1e-6)
+    assert {v.name for v in layer.trainable_variables} == {"scale", "offset"}
+
+    y = 10.0 * x  # after warmup: r = std / std_run clipped to 3, d clipped to +-0.5
+    out = layer(tf.constant(y), training=True).numpy()
+    std, std_run = np.sqrt(y.var(axis=0) + 1e-3), np.sqrt(var_run + 1e-3)
+    r = np.clip(std / std_run, 1 / 3, 3)
+    d = np.clip((y.mean(0) - mean_run) / std_run, -0.5, 0.5)
+    assert (r == 3).all() and (np.abs(d) == 0.5).all()  # both clipped, as intended here
+    np.testing.assert_allclose(out, (y - y.mean(0)) / std * r + d, rtol=1e-5, atol=1e-6)
+    assert layer.steps.numpy() == 2
+    # Inference: the running statistics alone, nothing moves.
+    mean_run = layer.moving_mean.numpy()
+    std_run = np.sqrt(layer.moving_var.numpy() + 1e-3)
+    np.testing.assert_allclose(layer(tf.constant(x)), (x - mean_run) / std_run, rtol=1e-5)
+    assert layer.steps.numpy() == 2
+
+
+def test_crossq_bootstraps_from_the_online_critics_in_one_joint_batch():
+    a = agent(crossq=True, twin_critics=True, gamma=0.5, adam_beta1=0.5)
+    assert a.actor_target is None and a.critic_targets == []
+    assert not any(key.endswith("_target") for key in a.checkpoint_parts(False))
+    assert a.critic_optimizer.beta_1 == a.actor_optimizer.beta_1 == 0.5
+    assert "BatchRenorm" not in {type(layer).__name__ for layer in a.actor.layers}
+    constant(a.critics[0], 1.0)
+    constant(a.critics[1], 3.0)
+    b = batch([1.0, 1.0], [0.0, 1.0])._replace(next_obs=3.0 * tf.ones([2, 3]))
+    loss, q = a.critic_loss(b)
+    # targets from the online critics' min: 1 + 0.5 * min(1, 3) = 1.5, and 1 (terminal)
+    expected = ((1 - 1.5) ** 2 + (1 - 1) ** 2) / 2 + ((3 - 1.5) ** 2 + (3 - 1) ** 2) / 2
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    np.testing.assert_allclose(q, 1.0, rtol=1e-6)
+    # One training-mode call over (s, a) and (s', mu(s')) together: the input layer's running
+    # mean moved towards the mean of obs (1) and next_obs (3), i.e. 2, by 1 - 0.99.
+    first = a.critics[0].layers[0]
+    assert type(first).__name__ == "BatchRenorm" and first.steps.numpy() == 1
+    np.testing.assert_allclose(first.moving_mean[:3], 0.01 * 2.0, rtol=1e-5)
+    a.actor_loss(tf.ones([4, 3]))  # the actor's critic call is in inference mode
+    assert first.steps.numpy() == 1
+
+
+def test_crossq_checkpoint_restores_the_running_statistics(tmp_path):
+    a = agent(crossq=True)
+    a.replay.add(batch([1.0] * 8, [0.0] * 8))
+    a.train(3)
+    path = tf.train.Checkpoint(**a.checkpoint_parts(True)).write(str(tmp_path / "ckpt"))
+    b = DDPGAgent(SPEC, DDPGConfig(hidden_sizes=[8], buffer_size=64, batch_size=4, crossq=True),
+                  seed=1)  # other initial weights and rngs: all of them come from the file
+    tf.train.Checkpoint(**b.checkpoint_parts(True)).read(path).assert_consumed()
+    for x, y in zip(a.critics[0].variables, b.critics[0].variables):
+        np.testing.assert_array_equal(x, y)
+    assert b.critics[0].layers[0].steps.numpy() == 3
+    np.testing.assert_array_equal(a.train(1).qf_loss, b.train(1).qf_loss)
+
+
 def test_direct_call_returns_what_the_concrete_function_returns():
     v = tf.Variable([1.0, 2.0])  # a captured input, like the agent's weights
 
@@ -299,11 +366,13 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
     trainer.close()
 
 
-def test_fused_step_does_not_retrace(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false"]],
+                         ids=["ddpg", "crossq"])
+def test_fused_step_does_not_retrace(tmp_path, extra):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
                                    "algo.hidden_sizes=[32,32]", "num_envs=2", "algo.n_step=3",
-                                   "progress=false"]))
+                                   "progress=false", *extra]))
     trainer = DDPGTrainer(typed, spec, tmp_path)
     for _ in range(40):  # random phase (0 updates), then 2 updates per call
         trainer.env_steps += trainer.iteration()
@@ -363,6 +432,9 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.n_step=0", "algo.n_step=0 is out of range: must be >= 1 and <= 100"),
     ("algo.updates_per_step=0", "algo.updates_per_step=0 is out of range: must be > 0"),
     ("algo.lr_schedule=cosine", "algo.lr_schedule='cosine' is not allowed"),
+    ("algo.adam_beta1=1", "algo.adam_beta1=1 is out of range: must be > 0 and < 1"),
+    ("algo.crossq=true", "algo.crossq=true replaces the critic's LayerNorm with batch "
+                         "renormalisation: set algo.critic_layer_norm=false"),
 ])
 def test_ddpg_ranges(override, message):
     with pytest.raises(ConfigError) as err:

@@ -126,24 +126,31 @@ class DDPGAgent(tf.Module):
         self.obs_dim, self.act_dim = obs_dim, act_dim
 
         def critic(name):
+            if cfg.crossq:
+                return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name,
+                           batch_renorm=True)
             return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name,
                        layer_norm=cfg.critic_layer_norm, feature_norm=cfg.feature_norm)
 
         n_critics = 2 if cfg.twin_critics else 1
         self.policy = DeterministicPolicy(spec, cfg)
         self.actor, self.normalizer = self.policy.actor, self.policy.normalizer
-        self.actor_target = actor_net(spec, cfg, "actor_target")
+        # CrossQ bootstraps from the online networks: no targets to build or update.
+        self.actor_target = None if cfg.crossq else actor_net(spec, cfg, "actor_target")
         self.critics = [critic(f"critic_{i}") for i in range(n_critics)]
-        self.critic_targets = [critic(f"critic_{i}_target") for i in range(n_critics)]
-        soft_update(self.actor_target.variables, self.actor.variables, 1.0)
+        self.critic_targets = [] if cfg.crossq else [critic(f"critic_{i}_target")
+                                                     for i in range(n_critics)]
+        if self.actor_target is not None:
+            soft_update(self.actor_target.variables, self.actor.variables, 1.0)
         for target, online in zip(self.critic_targets, self.critics):
             soft_update(target.variables, online.variables, 1.0)
 
         self.actor_optimizer = tf.keras.optimizers.Adam(
             learning_rate(cfg.actor_lr, cfg.lr_schedule,
-                          total_updates and total_updates // cfg.policy_delay))
+                          total_updates and total_updates // cfg.policy_delay),
+            beta_1=cfg.adam_beta1)
         self.critic_optimizer = tf.keras.optimizers.Adam(
-            learning_rate(cfg.critic_lr, cfg.lr_schedule, total_updates))
+            learning_rate(cfg.critic_lr, cfg.lr_schedule, total_updates), beta_1=cfg.adam_beta1)
         # Slots created now, not inside the first trace of the step.
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self._critic_variables())
@@ -208,12 +215,16 @@ class DDPGAgent(tf.Module):
 
     def checkpoint_parts(self, include_replay: bool) -> dict:
         """Everything besides the policy that exact resume needs."""
-        parts = {"actor_target": self.actor_target, "actor_optimizer": self.actor_optimizer,
+        parts = {"actor_optimizer": self.actor_optimizer,
                  "critic_optimizer": self.critic_optimizer, "target_noise_rng": self.rng,
                  "critic_updates": self.critic_updates, "last_actor_loss": self.last_actor_loss,
                  "replay_rng": self.replay.rng}
-        for i, (critic, target) in enumerate(zip(self.critics, self.critic_targets)):
-            parts[f"critic_{i}"], parts[f"critic_{i}_target"] = critic, target
+        if self.actor_target is not None:
+            parts["actor_target"] = self.actor_target
+        for i, critic in enumerate(self.critics):
+            parts[f"critic_{i}"] = critic
+        for i, target in enumerate(self.critic_targets):
+            parts[f"critic_{i}_target"] = target
         if include_replay:  # without it, a resumed buffer starts empty (size 0)
             parts.update(replay_data=self.replay.data, replay_ptr=self.replay.ptr,
                          replay_size=self.replay.size)
@@ -223,8 +234,9 @@ class DDPGAgent(tf.Module):
         return [v for c in self.critics for v in c.trainable_variables]
 
     @staticmethod
-    def _q(critic, obs: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
-        return tf.squeeze(critic(tf.concat([obs, actions], axis=1)), axis=1)
+    def _q(critic, obs: tf.Tensor, actions: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Q(s, a); ``training`` uses and moves a CrossQ critic's batch statistics."""
+        return tf.squeeze(critic(tf.concat([obs, actions], axis=1), training=training), axis=1)
 
     # -- losses ------------------------------------------------------------------------------
     def td_target(self, batch: Transitions) -> tf.Tensor:
@@ -233,27 +245,53 @@ class DDPGAgent(tf.Module):
         An n-step sample brings its own discount (``gamma**k`` for its k rewards)."""
         with tf.name_scope("td_target"):
             next_obs = self.normalizer(batch.next_obs)
-            next_actions = self.actor_target(next_obs)
-            if self.cfg.target_policy_noise > 0:
-                noise = self.rng.normal(tf.shape(next_actions)) * self.cfg.target_policy_noise
-                clip = self.cfg.target_noise_clip
-                next_actions = tf.clip_by_value(
-                    next_actions + tf.clip_by_value(noise, -clip, clip), -1.0, 1.0)
+            next_actions = self.next_actions(next_obs)
             q_next = tf.reduce_min(
                 tf.stack([self._q(c, next_obs, next_actions) for c in self.critic_targets]),
                 axis=0)
-            discount = self.cfg.gamma if batch.discount is None else batch.discount
-            target = batch.rewards + discount * (1.0 - batch.terminated) * q_next
-            return tf.stop_gradient(target)
+            return self.bootstrap(batch, q_next)
+
+    def next_actions(self, next_obs: tf.Tensor) -> tf.Tensor:
+        """mu'(s') (the online mu(s') with CrossQ), with TD3's clipped noise if it is on."""
+        actor = self.actor if self.actor_target is None else self.actor_target
+        next_actions = actor(next_obs)
+        if self.cfg.target_policy_noise > 0:
+            noise = self.rng.normal(tf.shape(next_actions)) * self.cfg.target_policy_noise
+            clip = self.cfg.target_noise_clip
+            next_actions = tf.clip_by_value(
+                next_actions + tf.clip_by_value(noise, -clip, clip), -1.0, 1.0)
+        return next_actions
+
+    def bootstrap(self, batch: Transitions, q_next: tf.Tensor) -> tf.Tensor:
+        """r + discount * (1 - terminated) * q_next, without gradient."""
+        discount = self.cfg.gamma if batch.discount is None else batch.discount
+        return tf.stop_gradient(batch.rewards + discount * (1.0 - batch.terminated) * q_next)
 
     def critic_loss(self, batch: Transitions) -> tuple[tf.Tensor, tf.Tensor]:
         """Sum over critics of the mean squared TD error; and the mean Q of the first critic."""
         with tf.name_scope("critic_loss"):
-            target = self.td_target(batch)
             obs = self.normalizer(batch.obs)
-            qs = [self._q(c, obs, batch.actions) for c in self.critics]
+            if self.cfg.crossq:
+                qs, target = self._crossq_values(batch, obs)
+            else:
+                target = self.td_target(batch)
+                qs = [self._q(c, obs, batch.actions) for c in self.critics]
             loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
             return loss, tf.reduce_mean(qs[0])
+
+    def _crossq_values(self, batch: Transitions, obs: tf.Tensor):
+        """CrossQ: each critic evaluates (s, a) and (s', mu(s')) in one training-mode call, so
+        its batch statistics cover both distributions; the s' half, without gradient, is the
+        bootstrap (no target networks)."""
+        next_obs = self.normalizer(batch.next_obs)
+        both_obs = tf.concat([obs, next_obs], axis=0)
+        both_actions = tf.concat([batch.actions, self.next_actions(next_obs)], axis=0)
+        qs, q_nexts = [], []
+        for c in self.critics:
+            q, q_next = tf.split(self._q(c, both_obs, both_actions, training=True), 2)
+            qs.append(q)
+            q_nexts.append(q_next)
+        return qs, self.bootstrap(batch, tf.reduce_min(tf.stack(q_nexts), axis=0))
 
     def actor_loss(self, obs: tf.Tensor) -> tf.Tensor:
         """-mean Q_1(s, mu(s))."""
@@ -305,7 +343,8 @@ class DDPGAgent(tf.Module):
         self._flag_nonfinite("actor_loss", actor_loss, grads)
         self.actor_optimizer.apply_gradients(zip(grads, actor_vars))
         self.last_actor_loss.assign(actor_loss)
-        soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
+        if self.actor_target is not None:
+            soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
         for target, online in zip(self.critic_targets, self.critics):
             soft_update(target.variables, online.variables, self.cfg.tau)
 
