@@ -89,6 +89,8 @@ class DDPGConfig:
                                 ge=0)
     hidden_sizes: list[int] = knob([256, 256], "units per hidden layer (actor and critic)",
                                    item_ge=1)
+    critic_hidden_sizes: list[int] | None = knob(None, "units per hidden layer of the "
+                                                 "critic(s); null: hidden_sizes", item_ge=1)
     activation: str = knob("relu", "hidden-layer activation",
                            choices=["relu", "tanh", "elu", "silu"])
     updates_per_step: float = knob(1.0, "gradient steps per env step (UTD ratio)", gt=0.0)

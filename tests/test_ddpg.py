@@ -186,6 +186,16 @@ def test_feature_norm_and_critic_layer_norm_shape_the_networks_and_targets_track
     assert not np.allclose(gamma, 1.0)  # the LayerNorm scale is trained
 
 
+def test_critic_hidden_sizes_shape_the_critics_and_their_targets_only():
+    def units(net):
+        return [layer.units for layer in net.layers if hasattr(layer, "units")]
+
+    a = agent(critic_hidden_sizes=[16, 12], twin_critics=True)
+    assert units(a.actor) == units(a.actor_target) == [8, 2]
+    assert all(units(c) == [16, 12, 1] for c in (*a.critics, *a.critic_targets))
+    assert all(units(c) == [8, 1] for c in agent().critics)  # null: hidden_sizes
+
+
 def test_batch_renorm_is_batch_norm_in_warmup_then_renormalises_towards_running_stats():
     from rl_runner.networks import BatchRenorm
 
@@ -432,6 +442,8 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.n_step=0", "algo.n_step=0 is out of range: must be >= 1 and <= 100"),
     ("algo.updates_per_step=0", "algo.updates_per_step=0 is out of range: must be > 0"),
     ("algo.lr_schedule=cosine", "algo.lr_schedule='cosine' is not allowed"),
+    ("algo.critic_hidden_sizes=[64,0]", "algo.critic_hidden_sizes=[64, 0] is out of range: "
+                                        "every item must be >= 1"),
     ("algo.adam_beta1=1", "algo.adam_beta1=1 is out of range: must be > 0 and < 1"),
     ("algo.crossq=true", "algo.crossq=true replaces the critic's LayerNorm with batch "
                          "renormalisation: set algo.critic_layer_norm=false"),

@@ -125,11 +125,13 @@ class DDPGAgent(tf.Module):
         obs_dim, act_dim = spec.obs_dim, spec.num_actions
         self.obs_dim, self.act_dim = obs_dim, act_dim
 
+        critic_sizes = cfg.critic_hidden_sizes or cfg.hidden_sizes
+
         def critic(name):
             if cfg.crossq:
-                return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name,
+                return mlp(obs_dim + act_dim, critic_sizes, 1, cfg.activation, name=name,
                            batch_renorm=True)
-            return mlp(obs_dim + act_dim, cfg.hidden_sizes, 1, cfg.activation, name=name,
+            return mlp(obs_dim + act_dim, critic_sizes, 1, cfg.activation, name=name,
                        layer_norm=cfg.critic_layer_norm, feature_norm=cfg.feature_norm)
 
         n_critics = 2 if cfg.twin_critics else 1
