@@ -227,11 +227,15 @@ def test_batch_renorm_is_batch_norm_in_warmup_then_renormalises_towards_running_
 
 
 def test_crossq_bootstraps_from_the_online_critics_in_one_joint_batch():
-    a = agent(crossq=True, twin_critics=True, gamma=0.5, adam_beta1=0.5)
+    a = agent(crossq=True, twin_critics=True, gamma=0.5, adam_beta1=0.5, feature_norm=True)
     assert a.actor_target is None and a.critic_targets == []
     assert not any(key.endswith("_target") for key in a.checkpoint_parts(False))
     assert a.critic_optimizer.beta_1 == a.actor_optimizer.beta_1 == 0.5
-    assert "BatchRenorm" not in {type(layer).__name__ for layer in a.actor.layers}
+    actor_kinds = {type(layer).__name__ for layer in a.actor.layers}
+    critic_kinds = {type(layer).__name__ for layer in a.critics[0].layers}
+    # feature_norm shapes the actor only: batch renorm replaces it in the critic
+    assert "BatchRenorm" not in actor_kinds and "UnitNormalization" in actor_kinds
+    assert "BatchRenorm" in critic_kinds and "UnitNormalization" not in critic_kinds
     constant(a.critics[0], 1.0)
     constant(a.critics[1], 3.0)
     b = batch([1.0, 1.0], [0.0, 1.0])._replace(next_obs=3.0 * tf.ones([2, 3]))

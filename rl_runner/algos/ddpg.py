@@ -127,12 +127,10 @@ class DDPGAgent(tf.Module):
 
         critic_sizes = cfg.critic_hidden_sizes or cfg.hidden_sizes
 
-        def critic(name):
-            if cfg.crossq:
-                return mlp(obs_dim + act_dim, critic_sizes, 1, cfg.activation, name=name,
-                           batch_renorm=True)
+        def critic(name):  # CrossQ's batch renorm replaces the LayerNorm and unit-norm features
             return mlp(obs_dim + act_dim, critic_sizes, 1, cfg.activation, name=name,
-                       layer_norm=cfg.critic_layer_norm, feature_norm=cfg.feature_norm)
+                       layer_norm=cfg.critic_layer_norm and not cfg.crossq,
+                       feature_norm=cfg.feature_norm and not cfg.crossq, batch_renorm=cfg.crossq)
 
         n_critics = 2 if cfg.twin_critics else 1
         self.policy = DeterministicPolicy(spec, cfg)
