@@ -19,6 +19,7 @@ REPEATS = 3
 # inputs), actor forward + critic forward + backward through both.
 GFLOP_PER_UPDATE = 0.37
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
+        "algo.hidden_sizes=[256,256]",  # every figure since the first session (ddpg_pusher: 3)
         "algo.batch_size=256"]
 
 

@@ -130,8 +130,8 @@ RUNS = {  # name -> overrides
     "ddpg_g098_lrlin_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                            "algo.lr_schedule=linear"],
     # 400-300 nets were ~1 point ahead over 250k-300k: depth instead of width (three 256
-    # layers, ~1.3x the update cost; deeper critics fit contact dynamics better, Nauman et al.
-    # 2024).
+    # layers, 1.6x the update cost; deeper critics fit contact dynamics better, Nauman et al.
+    # 2024). The preset since the fifteenth session.
     **{f"ddpg_g098_d3_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
                                  "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]"]
        for seed in (0, 1, 2)},
@@ -149,19 +149,30 @@ RUNS = {  # name -> overrides
     # actor (~1.8x the update cost).
     "ddpg_g098_c512_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                           "algo.critic_hidden_sizes=[512,512]"],
+    # Three 256 layers were ~0.5-1 point ahead of two on every seed: four (~2x the update
+    # cost of two).
+    **{f"ddpg_g098_d4_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
+                                 "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256,256]"]
+       for seed in (0, 1, 2)},
 }
-PRESET_DDPG = ("ddpg_g098_s0", "ddpg_g098_s1", "ddpg_g098_s2")  # the median's runs
+# Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
+# Every run above that names no sizes ran with two: pinned, so that each entry still says what
+# ran.
+for _overrides in RUNS.values():
+    if not any(o.startswith("algo.hidden_sizes=") for o in _overrides):
+        _overrides.append("algo.hidden_sizes=[256,256]")
+PRESET_DDPG = ("ddpg_g098_d3_s0", "ddpg_g098_d3_s1", "ddpg_g098_d3_s2")  # the median's runs
+FOURTH_DDPG = ("ddpg_g098_s0", "ddpg_g098_s1", "ddpg_g098_s2")  # two 256 layers
 THIRD_DDPG = ("ddpg_lr1e3_s0", "ddpg_lr1e3_s1", "ddpg_lr1e3_s2")  # gamma 0.99
 SECOND_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # lr 3e-4
 FIRST_PRESET = ("ddpg_plain_s0", "ddpg_plain_s1", "ddpg_plain_s2")  # the median to beat
 PRESET_TD3 = ("td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")
 FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
 H400 = ("ddpg_g098_h400_s0", "ddpg_g098_h400_s1", "ddpg_g098_h400_s2")  # 400-300 nets
-D3 = ("ddpg_g098_d3_s0", "ddpg_g098_d3_s1", "ddpg_g098_d3_s2")  # three 256 layers
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = ("ddpg_g098_cq_s0", "ddpg_g098_buf100k_s0", "ddpg_g098_c512_s0")
+CANDIDATES = ("ddpg_g098_d4_s0", "ddpg_g098_d4_s1", "ddpg_g098_d4_s2")  # four 256 layers
 # In colour in the PNG; the others in grey.
-SHOWN = (*PRESET_DDPG, *THIRD_DDPG, *PRESET_TD3, *H400, *D3, *CANDIDATES)
+SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
 LATE = (250_000, 300_000)  # one eval wanders by ~1 around a plateau: the mean of these six too
 YLIM = (-60, -20)  # where the presets differ; the collapses of earlier runs went to -370
@@ -267,8 +278,8 @@ def report() -> None:
     ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.55 * i / len(names)) for cmap, names in
-              (("Blues", PRESET_DDPG), ("Oranges", THIRD_DDPG), ("Reds", PRESET_TD3),
-               ("Purples", H400), ("Greens", D3), ("YlOrBr", CANDIDATES))
+              (("Blues", PRESET_DDPG), ("Greens", FOURTH_DDPG), ("RdPu", PRESET_TD3),
+               ("Purples", H400), ("Oranges", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
     for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
@@ -307,8 +318,10 @@ def report() -> None:
         f"`{PRESET_DDPG[0][:-1]}*`): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
-        + medians((("`td3_pusher`", PRESET_TD3), ("`ddpg_pusher` with 400-300 nets", H400),
-                   ("`ddpg_pusher` with three 256 layers", D3),
+        + medians((("`td3_pusher`", PRESET_TD3),
+                   ("`ddpg_pusher` with four 256 layers", CANDIDATES),
+                   ("The fourth DDPG preset, two 256 layers", FOURTH_DDPG),
+                   ("The same with 400-300 nets", H400),
                    ("The first TD3 preset, Adam 3e-4", FIRST_TD3),
                    ("The third DDPG preset, gamma 0.99", THIRD_DDPG),
                    ("The second DDPG preset, Adam 3e-4", SECOND_DDPG),

@@ -58,6 +58,13 @@ def test_default_preset_is_the_tuned_one_and_seed_preset_is_the_notebook():
             seed.algo.normalize_returns, seed.stop_at_return) == ([32, 32], 1e-3, 1, False, 500)
 
 
+def test_ddpg_pusher_has_three_layers_and_td3_pusher_keeps_two():
+    # td3_pusher inherits ddpg_pusher; TD3 was only ever measured with two 256 layers.
+    assert compose(["algo=ddpg", "env=pusher"]).algo.hidden_sizes == [256, 256, 256]
+    td3 = compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"])
+    assert td3.algo.hidden_sizes == [256, 256]
+
+
 def test_preset_overrides_run_level_keys():
     # _self_ comes first in the defaults list, so a preset's total_env_steps wins.
     assert compose(["preset=reinforce_seed"]).total_env_steps == 1_000_000
