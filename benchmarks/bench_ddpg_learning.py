@@ -154,6 +154,11 @@ RUNS = {  # name -> overrides
     **{f"ddpg_g098_d4_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
                                  "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256,256]"]
        for seed in (0, 1, 2)},
+    # The actor sits at its critic's optimum (benchmarks/actor_vs_critic.py: the actions its
+    # critic values more nearby play no better), so a faster push needs other data: parameter-
+    # space noise changes the whole policy consistently for an episode, not each step's action.
+    "ddpg_g098_d3_param_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                              "algo.hidden_sizes=[256,256,256]", "algo.noise.type=param"],
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

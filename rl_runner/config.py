@@ -61,10 +61,11 @@ class ReinforceConfig:
 class NoiseConfig:
     """Exploration noise added to the deterministic actor's action."""
 
-    type: str = knob("gaussian", "exploration process: white, Ornstein-Uhlenbeck or pink "
-                     "(1/f, Eberhard et al. 2023)", choices=["gaussian", "ou", "pink"])
-    std_start: float = knob(0.1, "noise std at step 0, as a fraction of the action half-range",
-                            ge=0.0)
+    type: str = knob("gaussian", "exploration process: white, Ornstein-Uhlenbeck, pink (1/f, "
+                     "Eberhard et al. 2023) or param (a perturbed actor, Plappert et al. 2018)",
+                     choices=["gaussian", "ou", "pink", "param"])
+    std_start: float = knob(0.1, "noise std at step 0, as a fraction of the action half-range "
+                            "(param: how far the perturbation moves the actions)", ge=0.0)
     std_end: float = knob(0.1, "noise std after decay_env_steps", ge=0.0)
     decay_env_steps: int = knob(0, "env steps of the linear decay start -> end; 0: constant",
                                 ge=0)

@@ -10,9 +10,13 @@ import tensorflow as tf
 
 from conftest import compose, read_scalars, train_in_process
 from rl_runner.algos.ddpg import (
+    PARAM_NOISE_ADAPT,
+    PARAM_NOISE_BATCH,
+    PARAM_NOISE_INITIAL_STD,
     DDPGAgent,
     DDPGTrainer,
     Exploration,
+    actor_net,
     direct_call,
     nonfinite_error,
     soft_update,
@@ -267,6 +271,84 @@ def test_crossq_checkpoint_restores_the_running_statistics(tmp_path):
     np.testing.assert_array_equal(a.train(1).qf_loss, b.train(1).qf_loss)
 
 
+def param_agent(seed: int = 0) -> DDPGAgent:
+    a = DDPGAgent(SPEC, DDPGConfig(hidden_sizes=[8], buffer_size=64, batch_size=4,
+                                   noise=NoiseConfig(type="param")), seed=seed)
+    states = tf.constant(np.random.default_rng(seed).normal(size=(16, 3)), tf.float32)
+    a.replay.add(batch([1.0] * 16, [0.0] * 16)._replace(obs=states))
+    return a
+
+
+def test_param_noise_perturbs_every_actor_weight_and_adapts_to_the_action_distance():
+    a = param_agent()
+    actor, perturbed = a.actor.trainable_variables, a.perturbed_actor.trainable_variables
+    rng = tf.random.Generator.from_state(a.param_rng.state.numpy(), a.param_rng.algorithm)
+    eps = [rng.normal(tf.shape(v)) for v in actor]
+    idx = rng.uniform([PARAM_NOISE_BATCH], minval=0, maxval=16, dtype=tf.int64)
+    states = tf.gather(a.replay.contents().obs, idx)
+    # What sigma = 0.1 moves the actions by, on those states, measured on a copy of the actor.
+    probe = actor_net(SPEC, a.cfg, "probe")
+    for p, v, e in zip(probe.trainable_variables, actor, eps):
+        p.assign(v + 0.1 * e)
+    moved = float(tf.sqrt(tf.reduce_mean(tf.square(probe(states) - a.actor(states)))))
+    assert moved > 0
+
+    obs = tf.constant([[0.5, -0.2, 0.1]])
+    actions, distance = a.perturb(obs, tf.constant(moved * 1.5))  # moved too little: grow
+    assert float(distance) == pytest.approx(moved, rel=1e-5)
+    sigma = 0.1 * PARAM_NOISE_ADAPT
+    assert float(a.param_noise_std) == pytest.approx(sigma)
+    for p, v, e in zip(perturbed, actor, eps):
+        np.testing.assert_allclose(p, v + sigma * e, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(actions, a.perturbed_actor(obs), rtol=1e-6)
+    assert not np.allclose(actions, a.policy(obs))  # explores off the greedy action
+    a.perturb(obs, tf.constant(0.0))                # moved too far: shrink
+    assert float(a.param_noise_std) == pytest.approx(sigma / PARAM_NOISE_ADAPT)
+    # The fused step acts through the perturbed actor; evaluation through the actor.
+    step_actions = a.compiled["step"](tf.zeros([1, a.replay.width + 3]), tf.constant(0), 0)[0]
+    np.testing.assert_allclose(step_actions, a.perturbed_actor(tf.zeros([1, 3])), rtol=1e-6)
+    np.testing.assert_allclose(a.act(tf.zeros([1, 3])), a.policy(tf.zeros([1, 3])), rtol=1e-6)
+
+
+def test_param_noise_checkpoint_restores_the_perturbation_its_scale_and_rng(tmp_path):
+    a = param_agent()
+    obs = tf.constant([[0.5, -0.2, 0.1]])
+    a.perturb(obs, tf.constant(1.0))
+    path = tf.train.Checkpoint(policy=a.policy, **a.checkpoint_parts(True)).write(
+        str(tmp_path / "ckpt"))
+    b = param_agent(seed=1)  # other weights and rngs: all of them come from the file
+    tf.train.Checkpoint(policy=b.policy, **b.checkpoint_parts(True)).read(path).assert_consumed()
+    np.testing.assert_array_equal(a.behaviour(obs), b.behaviour(obs))
+    first, second = a.perturb(obs, tf.constant(1.0)), b.perturb(obs, tf.constant(1.0))
+    np.testing.assert_array_equal(first[0], second[0])
+    assert float(a.param_noise_std) == float(b.param_noise_std)
+
+
+def test_param_noise_trainer_redraws_as_learning_starts_and_at_each_episode_end(tmp_path):
+    typed, spec = prepare(compose([
+        "algo=ddpg", "env=gym", "env.id=Pendulum-v1", "env.max_episode_steps=10",
+        "algo.noise.type=param", "algo.learning_starts=25", "algo.buffer_size=1000",
+        "algo.batch_size=8", "algo.hidden_sizes=[16]", "progress=false"]))
+    trainer = DDPGTrainer(typed, spec, tmp_path)
+    redraws = []
+    for _ in range(50):
+        before = trainer.agent.param_rng.state.numpy().copy()
+        trainer.env_steps += trainer.iteration()
+        redraws += [trainer.env_steps] * (not np.array_equal(
+            before, trainer.agent.param_rng.state.numpy()))
+    assert redraws == [25, 30, 40, 50]
+    # The next action comes from the perturbed actor, with no noise added on top.
+    np.testing.assert_allclose(
+        trainer.policy_out, trainer.agent.behaviour(tf.constant(trainer.obs, tf.float32)),
+        rtol=1e-5)
+    assert not np.any(trainer.noise(trainer.env_steps))
+    # Four redraws, each moving sigma by one factor of PARAM_NOISE_ADAPT either way.
+    moves = math.log(float(trainer.agent.param_noise_std) / PARAM_NOISE_INITIAL_STD,
+                     PARAM_NOISE_ADAPT)
+    assert moves == pytest.approx(round(moves), abs=1e-3) and round(moves) in (-4, -2, 0, 2, 4)
+    trainer.close()
+
+
 def test_direct_call_returns_what_the_concrete_function_returns():
     v = tf.Variable([1.0, 2.0])  # a captured input, like the agent's weights
 
@@ -404,13 +486,16 @@ def test_short_pusher_v5_run_writes_eval_points_and_losses(tmp_path):
                                 "algo.learning_starts=200", "algo.buffer_size=5000",
                                 "algo.batch_size=64", "algo.hidden_sizes=[64,64]",
                                 "eval.every_env_steps=600", "eval.episodes=2",
-                                "preset=td3_pusher", "algo.lr_schedule=linear"], tmp_path)
+                                "preset=td3_pusher", "algo.lr_schedule=linear",
+                                "algo.noise.type=param"], tmp_path)
     scalars = read_scalars(tmp_path)
     assert [s for s, _ in scalars["eval/episodic_return"]] == [600, 1200]
     assert all(-1000 < v < 0 for _, v in scalars["eval/episodic_return"])
     for tag in ("losses/qf_loss", "losses/qf_values", "losses/actor_loss",
-                "charts/exploration_noise", "charts/episodic_return", "charts/learning_rate"):
+                "charts/exploration_noise", "charts/episodic_return", "charts/learning_rate",
+                "charts/param_noise_std", "charts/param_noise_distance"):
         assert scalars[tag] and all(math.isfinite(v) for _, v in scalars[tag]), tag
+    assert all(v > 0 for _, v in scalars["charts/param_noise_distance"])
     assert metrics.updates == 1200 - 200 + 1 and metrics.episodes == 12
     # Logged after the step's updates: (step - 199) of the run's 1001 done, from 1e-3 to 0.
     assert scalars["charts/learning_rate"] == [

@@ -36,6 +36,12 @@ LOOP = UNROLL + 1  # the graph variant with a tf.range loop
 # 1 + 2 * index (+ 1 for Inf rather than NaN) of the first one to go non-finite; 0 while all are
 # finite.
 CHECKED = ("qf_loss", "qf_loss_gradient", "actor_loss", "actor_loss_gradient")
+# Parameter-space noise (Plappert et al. 2018, their DDPG settings): the scale of the weight
+# perturbation starts here and is multiplied or divided by ADAPT at each redraw, so that the
+# perturbed actor's actions on PARAM_NOISE_BATCH replayed states stay near the scheduled std.
+PARAM_NOISE_INITIAL_STD = 0.1
+PARAM_NOISE_ADAPT = 1.01
+PARAM_NOISE_BATCH = 256
 
 
 class UpdateMetrics(NamedTuple):
@@ -158,6 +164,13 @@ class DDPGAgent(tf.Module):
         self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed, n_step=cfg.n_step,
                                    gamma=cfg.gamma, stride=num_envs)
         self.rng = tf.random.Generator.from_seed(seed + 1)  # target policy noise
+        # Parameter-space noise: the behaviour policy is a perturbed copy of the actor.
+        self.perturbed_actor = None
+        if cfg.noise.type == "param":
+            self.perturbed_actor = actor_net(spec, cfg, "perturbed_actor")
+            soft_update(self.perturbed_actor.variables, self.actor.variables, 1.0)
+            self.param_noise_std = tf.Variable(PARAM_NOISE_INITIAL_STD, trainable=False)
+            self.param_rng = tf.random.Generator.from_seed(seed + 2)
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.last_actor_loss = tf.Variable(0.0, trainable=False)
         # Set in the graph, read on the host with the step's outputs: see _flag_nonfinite.
@@ -172,6 +185,9 @@ class DDPGAgent(tf.Module):
             "step": tf.function(self._step, jit_compile=jit),
             "act": tf.function(self.policy.__call__),
             "train": tf.function(self._updates, jit_compile=jit)}
+        if self.perturbed_actor is not None:  # once an episode: called as traced, no hot path
+            self.perturb = tf.function(self._perturb, input_signature=[
+                obs_spec, tf.TensorSpec([], tf.float32)])
         count_spec = tf.TensorSpec([], tf.int32)
         self._specs = {"step": (tf.TensorSpec([None, self.replay.width + obs_dim], tf.float32),
                                 count_spec),
@@ -221,6 +237,9 @@ class DDPGAgent(tf.Module):
                  "replay_rng": self.replay.rng}
         if self.actor_target is not None:
             parts["actor_target"] = self.actor_target
+        if self.perturbed_actor is not None:
+            parts.update(perturbed_actor=self.perturbed_actor,
+                         param_noise_std=self.param_noise_std, param_noise_rng=self.param_rng)
         for i, critic in enumerate(self.critics):
             parts[f"critic_{i}"] = critic
         for i, target in enumerate(self.critic_targets):
@@ -367,7 +386,35 @@ class DDPGAgent(tf.Module):
         self.replay.add_rows(rows)
         self.normalizer.update(act_obs)
         metrics = self._updates(num_updates, variant)
-        return self.policy(act_obs), metrics
+        return self.behaviour(act_obs), metrics
+
+    def behaviour(self, obs: tf.Tensor) -> tf.Tensor:
+        """The actions to explore from, in [-1, 1]: the actor's, or its perturbed copy's."""
+        if self.perturbed_actor is None:
+            return self.policy(obs)
+        return self.perturbed_actor(self.normalizer(obs))
+
+    def _perturb(self, obs: tf.Tensor, target_std: tf.Tensor):
+        """Redraw the parameter noise: perturbed actor = actor + sigma * eps, eps ~ N(0, 1) per
+        weight (Plappert et al. 2018). sigma first adapts: divided by PARAM_NOISE_ADAPT when the
+        perturbation moves the actions of replayed states by more than ``target_std`` (root mean
+        square, in [-1, 1] action units), multiplied otherwise. Returns the perturbed actor's
+        actions on ``obs`` and the measured distance."""
+        actor_vars = self.actor.trainable_variables
+        eps = [self.param_rng.normal(tf.shape(v)) for v in actor_vars]
+        idx = self.param_rng.uniform([PARAM_NOISE_BATCH], minval=0, maxval=self.replay.size,
+                                     dtype=tf.int64)
+        states = self.normalizer(self.replay.unpack(tf.gather(self.replay.data, idx)).obs)
+        for p, v, e in zip(self.perturbed_actor.trainable_variables, actor_vars, eps):
+            p.assign(v + self.param_noise_std * e)
+        distance = tf.sqrt(tf.reduce_mean(
+            tf.square(self.perturbed_actor(states) - self.actor(states))))
+        self.param_noise_std.assign(tf.where(distance > target_std,
+                                             self.param_noise_std / PARAM_NOISE_ADAPT,
+                                             self.param_noise_std * PARAM_NOISE_ADAPT))
+        for p, v, e in zip(self.perturbed_actor.trainable_variables, actor_vars, eps):
+            p.assign(v + self.param_noise_std * e)
+        return self.behaviour(obs), distance
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +425,9 @@ class Exploration:
     decaying std. The OU process is a discrete AR(1) whose stationary std is the scheduled
     std, and pink noise (power spectrum 1/f, from ``pink-noise-rl``, the paper authors'
     package) is drawn as one unit-variance sequence per episode and env, so
-    ``std_start``/``std_end`` mean the same for every type."""
+    ``std_start``/``std_end`` mean the same for every type. With parameter-space noise
+    (``param``) the noise is in the actor's weights (``DDPGAgent.perturb``) and this adds none;
+    the scheduled std is then how far the perturbation moves the actions."""
 
     def __init__(self, cfg, num_envs: int, act_dim: int, rng: np.random.Generator,
                  episode_steps: int | None = None):
@@ -401,6 +450,8 @@ class Exploration:
 
     def __call__(self, env_steps: int) -> np.ndarray:
         std = self.std(env_steps)
+        if self.cfg.type == "param":  # the noise is in the actor's weights (DDPGAgent.perturb)
+            return np.zeros(self.state.shape)
         if self.pink:
             return std * np.stack([process.sample() for process in self.pink])
         white = self.rng.standard_normal(self.state.shape)
@@ -454,6 +505,7 @@ class DDPGTrainer(Trainer):
         self.policy_out = self.agent.act(tf.constant(self.obs, tf.float32)).numpy()
         self.owed_updates = 0.0
         self.next_log = LOG_EVERY_ENV_STEPS
+        self.param_distance = 0.0  # see param_noise_scalars
 
     @staticmethod
     def build_policy(spec: EnvSpec, algo: DDPGConfig) -> DeterministicPolicy:
@@ -493,6 +545,13 @@ class DDPGTrainer(Trainer):
         if flag:
             raise nonfinite_error(flag)
         self.policy_out = policy_out.numpy()
+        start = max(1, self.algo.learning_starts)
+        if self.agent.perturbed_actor is not None and steps_after >= start and (
+                done.any() or self.env_steps < start):  # as learning starts, and per episode
+            policy_out, distance = self.agent.perturb(tf.constant(next_obs, tf.float32),
+                                                      tf.constant(self.noise.std(steps_after),
+                                                                  tf.float32))
+            self.policy_out, self.param_distance = policy_out.numpy(), float(distance)
         self.obs = next_obs
         self.updates += num_updates
         if num_updates and steps_after >= self.next_log:
@@ -501,8 +560,16 @@ class DDPGTrainer(Trainer):
                 "losses/qf_loss": metrics.qf_loss, "losses/qf_values": metrics.qf_values,
                 "losses/actor_loss": metrics.actor_loss,
                 "charts/exploration_noise": self.noise.std(self.env_steps),
-                "charts/learning_rate": float(self.agent.critic_optimizer.learning_rate)})
+                "charts/learning_rate": float(self.agent.critic_optimizer.learning_rate),
+                **self.param_noise_scalars()})
         return n
+
+    def param_noise_scalars(self) -> dict[str, float]:
+        """The weight perturbation's scale, and how far it moved the actions when last drawn."""
+        if self.agent.perturbed_actor is None:
+            return {}
+        return {"charts/param_noise_std": float(self.agent.param_noise_std),
+                "charts/param_noise_distance": self.param_distance}
 
     def done_column(self, done: np.ndarray) -> list[np.ndarray]:
         """n-step rows end with ``done``: where a window of transitions stops."""
