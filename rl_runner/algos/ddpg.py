@@ -185,7 +185,7 @@ class DDPGAgent(tf.Module):
             "step": tf.function(self._step, jit_compile=jit),
             "act": tf.function(self.policy.__call__),
             "train": tf.function(self._updates, jit_compile=jit)}
-        if self.perturbed_actor is not None:  # once an episode: called as traced, no hot path
+        if self.perturbed_actor is not None:  # called once an episode, off the hot path
             self.perturb = tf.function(self._perturb, input_signature=[
                 obs_spec, tf.TensorSpec([], tf.float32)])
         count_spec = tf.TensorSpec([], tf.int32)
@@ -593,10 +593,12 @@ class DDPGTrainer(Trainer):
 
     def extra_state(self) -> dict:
         return {"noise": self.noise.state_dict(), "owed_updates": self.owed_updates,
-                "next_log": self.next_log, "policy_out": self.policy_out.tolist()}
+                "next_log": self.next_log, "policy_out": self.policy_out.tolist(),
+                "param_distance": self.param_distance}
 
     def load_extra_state(self, state: dict) -> None:
         self.noise.load_state_dict(state["noise"])
         self.owed_updates = state["owed_updates"]
         self.next_log = state["next_log"]
         self.policy_out = np.asarray(state["policy_out"], np.float32)
+        self.param_distance = state.get("param_distance", 0.0)  # older checkpoints: none
