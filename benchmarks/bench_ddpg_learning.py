@@ -159,6 +159,12 @@ RUNS = {  # name -> overrides
     # space noise changes the whole policy consistently for an episode, not each step's action.
     "ddpg_g098_d3_param_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                               "algo.hidden_sizes=[256,256,256]", "algo.noise.type=param"],
+    # The critic is the limit, and its inputs mix joint velocities of order 1-10 with object
+    # and goal positions whose cm-scale differences are what the push is about: running
+    # mean/std observation normalisation (last tried in the third session, on a preset that
+    # still collapsed).
+    "ddpg_g098_d3_nobs_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                             "algo.hidden_sizes=[256,256,256]", "algo.normalize_obs=true"],
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

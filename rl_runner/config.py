@@ -113,6 +113,11 @@ class DDPGConfig:
     crossq: bool = knob(False, "CrossQ: batch renormalisation in the critic(s) (instead of "
                         "their LayerNorm and unit-norm features), no target networks; the "
                         "critic sees (s, a) and (s', mu(s')) in one batch")
+    quantiles: int = knob(0, "distributional critic(s): N quantiles of the return (QR-DQN's "
+                          "quantile Huber loss; Q is their mean); 0: a scalar Q", ge=0, le=1000)
+    drop_quantiles: int = knob(0, "TQC: per critic, the top k quantiles dropped from the "
+                               "pooled target quantiles of all critics (instead of TD3's min)",
+                               ge=0)
     adam_beta1: float = knob(0.9, "Adam's beta_1 for actor and critic (CrossQ: 0.5)", gt=0.0,
                              lt=1.0)
     jit_compile: bool | None = knob(None, "compile the fused update with XLA; null: on a GPU "
@@ -243,12 +248,27 @@ def validate(obj: Any, prefix: str = "") -> None:
             validate(value, prefix=f"{path}.")
         elif f.metadata and value is not None:
             _check(path, value, f.metadata)
-    if isinstance(obj, DDPGConfig) and obj.buffer_size < obj.batch_size:
+    if isinstance(obj, DDPGConfig):
+        _check_ddpg(obj, prefix)
+
+
+def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
+    """The DDPG keys that constrain each other."""
+    if obj.buffer_size < obj.batch_size:
         raise ConfigError(f"{prefix}buffer_size={obj.buffer_size} is out of range: must be >= "
                           f"{prefix}batch_size={obj.batch_size}")
-    if isinstance(obj, DDPGConfig) and obj.crossq and obj.critic_layer_norm:
+    if obj.crossq and obj.critic_layer_norm:
         raise ConfigError(f"{prefix}crossq=true replaces the critic's LayerNorm with batch "
                           f"renormalisation: set {prefix}critic_layer_norm=false")
+    if obj.quantiles == 1:
+        raise ConfigError(f"{prefix}quantiles=1 is out of range: must be 0 (a scalar Q) or >= 2")
+    if obj.quantiles and obj.crossq:
+        raise ConfigError(f"{prefix}quantiles={obj.quantiles} does not combine with "
+                          f"{prefix}crossq=true: set one of them")
+    if obj.drop_quantiles and obj.drop_quantiles >= obj.quantiles:
+        raise ConfigError(f"{prefix}drop_quantiles={obj.drop_quantiles} is out of range: must be "
+                          f"< {prefix}quantiles={obj.quantiles} (a distributional critic keeps "
+                          f"at least one quantile)")
 
 
 def load_run_config(run_dir) -> Config:

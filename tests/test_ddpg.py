@@ -75,6 +75,64 @@ def test_twin_critics_bootstrap_from_the_minimum_and_sum_losses():
     np.testing.assert_allclose(loss, (1 - 0.0) ** 2 + (3 - 0.0) ** 2, rtol=1e-6)
 
 
+def quantiles(model, values) -> None:
+    """Make a distributional critic output the quantiles ``values`` for every input."""
+    weights = [np.zeros_like(w) for w in model.get_weights()]
+    weights[-1][:] = values
+    model.set_weights(weights)
+
+
+def test_quantile_critic_loss_by_hand():
+    a = agent(gamma=0.5, quantiles=2)
+    quantiles(a.critics[0], [0.0, 2.0])  # at tau 0.25 and 0.75
+    quantiles(a.critic_targets[0], [5.0, 1.0])  # sorted into the target: [1, 5]
+    b = batch([1.0, 1.0], [0.0, 1.0])
+    np.testing.assert_allclose(a.td_target(b), [[1.5, 3.5], [1.0, 1.0]], rtol=1e-6)
+    # u = target_j - z_i; |tau_i - 1{u < 0}| * huber(u), the mean over batch, i and j:
+    # first row: i=0: u = 1.5, 3.5 -> 0.25 * (1.0 + 3.0); i=1: u = -0.5, 1.5 ->
+    # 0.25 * 0.125 + 0.75 * 1.0; terminal row: u = 1, 1 -> 0.25 * 0.5 * 2; u = -1, -1 -> same.
+    expected = ((0.25 * 4.0 + 0.25 * 0.125 + 0.75 * 1.0) / 4 + 0.5 / 4) / 2
+    loss, q = a.critic_loss(b)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    np.testing.assert_allclose(q, 1.0, rtol=1e-6)  # the mean quantile
+    np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -1.0, rtol=1e-6)
+
+
+def test_tqc_pools_the_target_critics_quantiles_and_drops_the_top_ones():
+    a = agent(gamma=0.5, quantiles=2, twin_critics=True, drop_quantiles=1)
+    quantiles(a.critic_targets[0], [5.0, 1.0])
+    quantiles(a.critic_targets[1], [0.0, 3.0])
+    # pooled and sorted [0, 1, 3, 5]; 2 critics x 1 dropped: [0, 1] (TD3's min of the means
+    # would bootstrap from 1.5)
+    np.testing.assert_allclose(a.td_target(batch([1.0], [0.0])), [[1.0, 1.5]], rtol=1e-6)
+    # n-step discounts broadcast over the atoms
+    n_step = batch([1.0], [0.0])._replace(discount=tf.constant([0.25]))
+    np.testing.assert_allclose(a.td_target(n_step), [[1.0, 1.25]], rtol=1e-6)
+
+
+def test_quantile_critic_learns_the_quantiles_of_its_targets():
+    # Terminal transitions whose rewards are 0, 10, 20 and 30 in equal parts: 4 quantiles
+    # (tau 1/8 ... 7/8) settle within the Huber threshold (1) of these atoms; a scalar critic
+    # would learn their mean, 15, and the trained critic's Q is that mean.
+    a = agent(quantiles=4, critic_lr=0.05)
+    rewards = np.repeat([0.0, 10.0, 20.0, 30.0], 16)
+    b = batch(rewards.tolist(), [1.0] * 64)
+    variables = a.critics[0].trainable_variables
+
+    @tf.function
+    def fit():
+        for _ in tf.range(800):
+            with tf.GradientTape() as tape:
+                loss, _ = a.critic_loss(b)
+            a.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    fit()
+    z = a._z(a.critics[0], tf.ones([1, 3]), tf.zeros([1, 2])).numpy()[0]
+    np.testing.assert_allclose(z, [0.0, 10.0, 20.0, 30.0], atol=1.0)
+    np.testing.assert_allclose(a._q(a.critics[0], tf.ones([1, 3]), tf.zeros([1, 2])), 15.0,
+                               atol=1.0)
+
+
 def test_target_policy_noise_is_clipped_and_actions_stay_in_bounds():
     a = agent(target_policy_noise=10.0, target_noise_clip=0.3)
     weights = [np.zeros_like(w) for w in a.actor_target.get_weights()]
@@ -462,8 +520,10 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
     trainer.close()
 
 
-@pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false"]],
-                         ids=["ddpg", "crossq"])
+@pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false"],
+                                   ["algo.quantiles=5", "algo.twin_critics=true",
+                                    "algo.drop_quantiles=1"]],
+                         ids=["ddpg", "crossq", "tqc"])
 def test_fused_step_does_not_retrace(tmp_path, extra):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
@@ -536,11 +596,22 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.adam_beta1=1", "algo.adam_beta1=1 is out of range: must be > 0 and < 1"),
     ("algo.crossq=true", "algo.crossq=true replaces the critic's LayerNorm with batch "
                          "renormalisation: set algo.critic_layer_norm=false"),
+    ("algo.quantiles=1", "algo.quantiles=1 is out of range: must be 0 (a scalar Q) or >= 2"),
+    ("algo.drop_quantiles=2", "algo.drop_quantiles=2 is out of range: must be < "
+                              "algo.quantiles=0 (a distributional critic keeps at least one "
+                              "quantile)"),
 ])
 def test_ddpg_ranges(override, message):
     with pytest.raises(ConfigError) as err:
         prepare(compose(["algo=ddpg", "env=pusher", override]))
     assert message in str(err.value)
+
+
+def test_quantiles_and_crossq_do_not_combine():
+    with pytest.raises(ConfigError, match="algo.quantiles=25 does not combine with "
+                                          "algo.crossq=true: set one of them"):
+        prepare(compose(["algo=ddpg", "env=pusher", "algo.quantiles=25", "algo.crossq=true",
+                         "algo.critic_layer_norm=false"]))
 
 
 def test_observation_normalizer_tracks_running_mean_and_std():

@@ -92,6 +92,19 @@ def learning_rate(lr: float, schedule: str, updates: int | None):
     return tf.keras.optimizers.schedules.PolynomialDecay(lr, max(1, updates), 0.0, power=1.0)
 
 
+def quantile_huber_loss(z: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """QR-DQN's loss (Dabney et al. 2018) of quantiles ``z`` [batch, N] at the midpoints
+    tau_i = (i + 0.5) / N against target atoms [batch, M]: the mean over batch, i and j of
+    |tau_i - 1{u_ij < 0}| * huber(u_ij), u_ij = target_j - z_i, Huber threshold 1 (TQC's)."""
+    n = tf.shape(z)[1]
+    taus = (tf.range(n, dtype=tf.float32) + 0.5) / tf.cast(n, tf.float32)
+    u = target[:, None, :] - z[:, :, None]
+    abs_u = tf.abs(u)
+    huber = tf.where(abs_u <= 1.0, 0.5 * tf.square(u), abs_u - 0.5)
+    weight = tf.abs(taus[None, :, None] - tf.cast(u < 0.0, tf.float32))
+    return tf.reduce_mean(weight * huber)
+
+
 def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, for every variable pair."""
     for t, o in zip(target, online):
@@ -134,7 +147,8 @@ class DDPGAgent(tf.Module):
         critic_sizes = cfg.critic_hidden_sizes or cfg.hidden_sizes
 
         def critic(name):  # CrossQ's batch renorm replaces the LayerNorm and unit-norm features
-            return mlp(obs_dim + act_dim, critic_sizes, 1, cfg.activation, name=name,
+            return mlp(obs_dim + act_dim, critic_sizes, max(1, cfg.quantiles), cfg.activation,
+                       name=name,
                        layer_norm=cfg.critic_layer_norm and not cfg.crossq,
                        feature_norm=cfg.feature_norm and not cfg.crossq, batch_renorm=cfg.crossq)
 
@@ -254,17 +268,32 @@ class DDPGAgent(tf.Module):
 
     @staticmethod
     def _q(critic, obs: tf.Tensor, actions: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Q(s, a); ``training`` uses and moves a CrossQ critic's batch statistics."""
-        return tf.squeeze(critic(tf.concat([obs, actions], axis=1), training=training), axis=1)
+        """Q(s, a): a distributional critic's mean quantile; ``training`` uses and moves a
+        CrossQ critic's batch statistics."""
+        out = critic(tf.concat([obs, actions], axis=1), training=training)
+        return tf.squeeze(out, axis=1) if out.shape[1] == 1 else tf.reduce_mean(out, axis=1)
+
+    @staticmethod
+    def _z(critic, obs: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        """A distributional critic's return quantiles at (s, a): [batch, quantiles]."""
+        return critic(tf.concat([obs, actions], axis=1))
 
     # -- losses ------------------------------------------------------------------------------
     def td_target(self, batch: Transitions) -> tf.Tensor:
         """r + gamma * (1 - terminated) * min_i Q_target_i(s', mu_target(s') [+ clipped noise]).
 
-        An n-step sample brings its own discount (``gamma**k`` for its k rewards)."""
+        With ``quantiles``: [batch, atoms], TQC's target: the quantiles of every target critic
+        at (s', mu'(s')), pooled and sorted, less the top ``drop_quantiles`` per critic, each
+        bootstrapped like Q. An n-step sample brings its own discount (``gamma**k`` for its k
+        rewards)."""
         with tf.name_scope("td_target"):
             next_obs = self.normalizer(batch.next_obs)
             next_actions = self.next_actions(next_obs)
+            if self.cfg.quantiles:
+                atoms = tf.sort(tf.concat([self._z(c, next_obs, next_actions)
+                                           for c in self.critic_targets], axis=1), axis=1)
+                keep = len(self.critic_targets) * (self.cfg.quantiles - self.cfg.drop_quantiles)
+                return self.bootstrap(batch, atoms[:, :keep])
             q_next = tf.reduce_min(
                 tf.stack([self._q(c, next_obs, next_actions) for c in self.critic_targets]),
                 axis=0)
@@ -282,14 +311,26 @@ class DDPGAgent(tf.Module):
         return next_actions
 
     def bootstrap(self, batch: Transitions, q_next: tf.Tensor) -> tf.Tensor:
-        """r + discount * (1 - terminated) * q_next, without gradient."""
+        """r + discount * (1 - terminated) * q_next, without gradient; q_next is [batch] or
+        [batch, atoms]."""
         discount = self.cfg.gamma if batch.discount is None else batch.discount
-        return tf.stop_gradient(batch.rewards + discount * (1.0 - batch.terminated) * q_next)
+        rewards, not_done = batch.rewards, 1.0 - batch.terminated
+        if q_next.shape.rank == 2:
+            rewards, not_done = rewards[:, None], not_done[:, None]
+            if batch.discount is not None:
+                discount = discount[:, None]
+        return tf.stop_gradient(rewards + discount * not_done * q_next)
 
     def critic_loss(self, batch: Transitions) -> tuple[tf.Tensor, tf.Tensor]:
-        """Sum over critics of the mean squared TD error; and the mean Q of the first critic."""
+        """Sum over critics of the mean squared TD error (distributional: of the quantile Huber
+        loss); and the mean Q of the first critic."""
         with tf.name_scope("critic_loss"):
             obs = self.normalizer(batch.obs)
+            if self.cfg.quantiles:
+                target = self.td_target(batch)
+                zs = [self._z(c, obs, batch.actions) for c in self.critics]
+                loss = tf.add_n([quantile_huber_loss(z, target) for z in zs])
+                return loss, tf.reduce_mean(zs[0])
             if self.cfg.crossq:
                 qs, target = self._crossq_values(batch, obs)
             else:
