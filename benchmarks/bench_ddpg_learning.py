@@ -165,6 +165,10 @@ RUNS = {  # name -> overrides
     # still collapsed).
     "ddpg_g098_d3_nobs_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                              "algo.hidden_sizes=[256,256,256]", "algo.normalize_obs=true"],
+    # The critic's fit: 25 return quantiles (QR-DQN's quantile Huber loss; the actor climbs
+    # their mean) instead of one mean-squared Q.
+    "ddpg_g098_d3_q25_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                            "algo.hidden_sizes=[256,256,256]", "algo.quantiles=25"],
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

@@ -86,6 +86,10 @@ class DDPGConfig:
                       le=1.0)
     batch_size: int = knob(256, "transitions per gradient step", ge=1)
     buffer_size: int = knob(1_000_000, "replay capacity in transitions", ge=1)
+    recent_fraction: float = knob(0.0, "fraction of each batch drawn from the newest "
+                                  "recent_size transitions (the rest from the whole buffer); "
+                                  "0: uniform", ge=0.0, le=1.0)
+    recent_size: int = knob(100_000, "transitions that recent_fraction draws from", ge=1)
     learning_starts: int = knob(10_000, "uniform-random env steps before learning starts",
                                 ge=0)
     hidden_sizes: list[int] = knob([256, 256], "units per hidden layer (actor and critic)",

@@ -93,9 +93,13 @@ class ReplayBuffer(tf.Module):
     """
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int,
-                 n_step: int = 1, gamma: float = 0.99, stride: int = 1):
+                 n_step: int = 1, gamma: float = 0.99, stride: int = 1,
+                 recent_fraction: float = 0.0, recent_size: int = 100_000):
+        """``recent_fraction`` of each sample comes from the newest ``recent_size`` transitions
+        (the rest, as always, from all of them)."""
         super().__init__(name="replay")
         self.capacity, self.n_step, self.gamma, self.stride = capacity, n_step, gamma, stride
+        self.recent_fraction, self.recent_size = recent_fraction, recent_size
         self.sizes = [obs_dim, act_dim, 1, obs_dim, 1]  # the Transitions fields, in order
         if n_step > 1:
             self.sizes.append(1)  # done
@@ -127,8 +131,16 @@ class ReplayBuffer(tf.Module):
         self.add_rows(self.pack(batch))
 
     def sample(self, batch_size: int) -> Transitions:
-        """Uniform sample, with replacement, from the filled slots only."""
-        idx = self.rng.uniform([batch_size], minval=0, maxval=self.size, dtype=tf.int64)
+        """Uniform sample, with replacement, from the filled slots only; with
+        ``recent_fraction``, that fraction of the batch (rounded) is drawn uniformly from the
+        newest ``recent_size`` of them instead."""
+        recent = round(self.recent_fraction * batch_size)
+        idx = self.rng.uniform([batch_size - recent], minval=0, maxval=self.size, dtype=tf.int64)
+        if recent:
+            back = self.rng.uniform([recent], minval=0, dtype=tf.int64,
+                                    maxval=tf.minimum(self.size, self.recent_size))
+            newest = tf.math.floormod(self.ptr - 1 - back, self.capacity)
+            idx = tf.concat([idx, newest], axis=0)
         return self.gather(idx)
 
     def gather(self, idx: tf.Tensor) -> Transitions:

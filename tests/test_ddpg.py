@@ -440,6 +440,21 @@ def test_replay_wraps_around_and_samples_only_filled_slots():
     assert set(buf.sample(500).rewards.numpy()) == {2.0, 3.0, 4.0, 5.0, 6.0}
 
 
+def test_recent_fraction_draws_that_part_of_the_batch_from_the_newest_transitions():
+    buf = ReplayBuffer(capacity=10, obs_dim=1, act_dim=1, seed=0, recent_fraction=0.25,
+                       recent_size=3)
+    v = tf.range(1.0, 14.0)  # 13 writes into 10 slots: 4 ... 13 are left, the newest 11 ... 13
+    buf.add(Transitions(v[:, None], v[:, None], v, v[:, None], tf.zeros_like(v)))
+    rewards = buf.sample(400).rewards.numpy()
+    assert set(rewards[300:]) == {11.0, 12.0, 13.0}  # a quarter: the newest 3, across the wrap
+    assert set(rewards[:300]) == set(range(4, 14))  # the rest: uniform over all 10
+    assert np.mean(rewards >= 11) == pytest.approx(0.25 + 0.75 * 0.3, abs=0.05)
+    small = ReplayBuffer(capacity=10, obs_dim=1, act_dim=1, seed=0, recent_fraction=1.0,
+                         recent_size=100)  # fewer filled slots than recent_size: those
+    small.add(Transitions(v[:2, None], v[:2, None], v[:2], v[:2, None], tf.zeros([2])))
+    assert set(small.sample(100).rewards.numpy()) == {1.0, 2.0}
+
+
 def test_n_step_samples_stop_at_episode_ends_and_at_the_newest_transition():
     # Two envs (stride 2), 3-step returns, gamma 0.5. Each transition's obs and next obs hold its
     # reward, so a sample's next obs names the transition it bootstraps from.
@@ -522,8 +537,8 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
 
 @pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false"],
                                    ["algo.quantiles=5", "algo.twin_critics=true",
-                                    "algo.drop_quantiles=1"]],
-                         ids=["ddpg", "crossq", "tqc"])
+                                    "algo.drop_quantiles=1", "algo.recent_fraction=0.5"]],
+                         ids=["ddpg", "crossq", "tqc_recent"])
 def test_fused_step_does_not_retrace(tmp_path, extra):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
@@ -596,6 +611,8 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.adam_beta1=1", "algo.adam_beta1=1 is out of range: must be > 0 and < 1"),
     ("algo.crossq=true", "algo.crossq=true replaces the critic's LayerNorm with batch "
                          "renormalisation: set algo.critic_layer_norm=false"),
+    ("algo.recent_fraction=1.5", "algo.recent_fraction=1.5 is out of range: must be >= 0 and "
+                                 "<= 1"),
     ("algo.quantiles=1", "algo.quantiles=1 is out of range: must be 0 (a scalar Q) or >= 2"),
     ("algo.drop_quantiles=2", "algo.drop_quantiles=2 is out of range: must be < "
                               "algo.quantiles=0 (a distributional critic keeps at least one "

@@ -176,7 +176,9 @@ class DDPGAgent(tf.Module):
         self.critic_optimizer.build(self._critic_variables())
 
         self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed, n_step=cfg.n_step,
-                                   gamma=cfg.gamma, stride=num_envs)
+                                   gamma=cfg.gamma, stride=num_envs,
+                                   recent_fraction=cfg.recent_fraction,
+                                   recent_size=cfg.recent_size)
         self.rng = tf.random.Generator.from_seed(seed + 1)  # target policy noise
         # Parameter-space noise: the behaviour policy is a perturbed copy of the actor.
         self.perturbed_actor = None
