@@ -167,8 +167,19 @@ RUNS = {  # name -> overrides
                              "algo.hidden_sizes=[256,256,256]", "algo.normalize_obs=true"],
     # The critic's fit: 25 return quantiles (QR-DQN's quantile Huber loss; the actor climbs
     # their mean) instead of one mean-squared Q.
-    "ddpg_g098_d3_q25_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
-                            "algo.hidden_sizes=[256,256,256]", "algo.quantiles=25"],
+    **{f"ddpg_g098_d3_q25_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
+                                     "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
+                                     "algo.quantiles=25"]
+       for seed in (0, 1, 2)},
+    # TQC's truncation on the one critic (Kuznetsov et al. 2020: d=2 of M=25 per net): the
+    # target's top 2 quantiles dropped, against the critic's overestimation (~1.2 at 300k).
+    "ddpg_g098_d3_q25d2_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                              "algo.hidden_sizes=[256,256,256]", "algo.quantiles=25",
+                              "algo.drop_quantiles=2"],
+    # The critic's data: half of each batch from the newest 100k transitions (a 100k buffer
+    # was ahead at 120k-170k, then forgot: ddpg_g098_buf100k_s0), the rest from all of them.
+    "ddpg_g098_d3_rec50_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                              "algo.hidden_sizes=[256,256,256]", "algo.recent_fraction=0.5"],
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
@@ -186,7 +197,7 @@ FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
 H400 = ("ddpg_g098_h400_s0", "ddpg_g098_h400_s1", "ddpg_g098_h400_s2")  # 400-300 nets
 D4 = ("ddpg_g098_d4_s0", "ddpg_g098_d4_s1", "ddpg_g098_d4_s2")  # four 256 layers
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = (*D4, "ddpg_g098_d3_param_s0")
+CANDIDATES = ("ddpg_g098_d3_nobs_s0", "ddpg_g098_d3_q25_s0")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
