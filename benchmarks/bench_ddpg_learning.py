@@ -196,8 +196,9 @@ PRESET_TD3 = ("td3_lr1e3_s0", "td3_lr1e3_s1", "td3_lr1e3_s2")
 FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
 H400 = ("ddpg_g098_h400_s0", "ddpg_g098_h400_s1", "ddpg_g098_h400_s2")  # 400-300 nets
 D4 = ("ddpg_g098_d4_s0", "ddpg_g098_d4_s1", "ddpg_g098_d4_s2")  # four 256 layers
+Q25 = ("ddpg_g098_d3_q25_s0", "ddpg_g098_d3_q25_s1", "ddpg_g098_d3_q25_s2")  # 25 quantiles
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = ("ddpg_g098_d3_nobs_s0", "ddpg_g098_d3_q25_s0")
+CANDIDATES = (*Q25, "ddpg_g098_d3_nobs_s0")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
@@ -346,6 +347,7 @@ def report() -> None:
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
         + medians((("`td3_pusher`", PRESET_TD3),
+                   ("`ddpg_pusher` with 25 return quantiles", Q25),
                    ("`ddpg_pusher` with four 256 layers", D4),
                    ("The fourth DDPG preset, two 256 layers", FOURTH_DDPG),
                    ("The same with 400-300 nets", H400),
