@@ -60,20 +60,20 @@ def main() -> None:
 
     def q_values(obs, actions):
         """min over the critics of Q(obs, actions), on normalised observations."""
-        return tf.reduce_min(tf.stack([agent._q(c, obs, actions) for c in agent.critics]),
-                             axis=0)
+        inputs = agent.critic_input(obs, actions, agent.policy.encoder)
+        return tf.reduce_min(tf.stack([agent._q(c, inputs) for c in agent.critics]), axis=0)
 
     @tf.function(input_signature=obs_spec)
     def greedy(obs):  # -> action, Q of the actor's action, Q of the played one
         obs = agent.normalizer(obs)
-        mu = agent.actor(obs)
+        mu = agent.actor(agent.policy.actor_input(obs))
         q = q_values(obs, mu)[0]
         return mu, q, q
 
     @tf.function(input_signature=obs_spec)
     def searched(obs):
         obs = agent.normalizer(obs)
-        mu = agent.actor(obs)
+        mu = agent.actor(agent.policy.actor_input(obs))
         noise = sigma * rng.normal([k, spec.num_actions])
         candidates = tf.concat([mu, tf.clip_by_value(mu + noise, -1.0, 1.0)], axis=0)
         q = q_values(tf.repeat(obs, k + 1, axis=0), candidates)

@@ -180,6 +180,15 @@ RUNS = {  # name -> overrides
     # was ahead at 120k-170k, then forgot: ddpg_g098_buf100k_s0), the rest from all of them.
     "ddpg_g098_d3_rec50_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                               "algo.hidden_sizes=[256,256,256]", "algo.recent_fraction=0.5"],
+    # Representation, as TD7 learns it (SALE, Fujimoto et al. 2023): embeddings trained to
+    # predict the next state's, fed to actor and critic. The critic's ranking of actions is the
+    # limit (actor_vs_critic), and what it must rank is how a push moves the object: dynamics.
+    # 256 is TD7's size (~2.8x the preset's update cost), 128 ~1.7x.
+    "ddpg_g098_d3_sale_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                             "algo.hidden_sizes=[256,256,256]", "algo.sale=true"],
+    "ddpg_g098_d3_sale128_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
+                                "algo.hidden_sizes=[256,256,256]", "algo.sale=true",
+                                "algo.sale_dim=128"],
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

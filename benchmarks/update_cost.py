@@ -27,6 +27,8 @@ VARIANTS = {
     "q25_twin_d2": ["algo.quantiles=25", "algo.twin_critics=true", "algo.drop_quantiles=2"],
     "recent50": ["algo.recent_fraction=0.5"],
     "normalize_obs": ["algo.normalize_obs=true"],
+    "sale": ["algo.sale=true"],
+    "sale128": ["algo.sale=true", "algo.sale_dim=128"],
 }
 
 

@@ -122,6 +122,12 @@ class DDPGConfig:
     drop_quantiles: int = knob(0, "TQC: per critic, the top k quantiles dropped from the "
                                "pooled target quantiles of all critics (instead of TD3's min)",
                                ge=0)
+    sale: bool = knob(False, "SALE (TD7): an encoder learns state and state-action embeddings "
+                      "by predicting the next state's; actor and critic(s) take them beside "
+                      "their inputs")
+    sale_dim: int = knob(256, "SALE: embedding size (and the encoder's hidden width)", ge=1)
+    sale_update_every: int = knob(250, "SALE: the embeddings that actor and critics see are "
+                                  "copies of the encoder, refreshed every N updates", ge=1)
     adam_beta1: float = knob(0.9, "Adam's beta_1 for actor and critic (CrossQ: 0.5)", gt=0.0,
                              lt=1.0)
     jit_compile: bool | None = knob(None, "compile the fused update with XLA; null: on a GPU "
@@ -269,6 +275,12 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
     if obj.quantiles and obj.crossq:
         raise ConfigError(f"{prefix}quantiles={obj.quantiles} does not combine with "
                           f"{prefix}crossq=true: set one of them")
+    if obj.sale and obj.crossq:
+        raise ConfigError(f"{prefix}sale=true does not combine with {prefix}crossq=true: set one "
+                          "of them")
+    if obj.sale and obj.n_step > 1:
+        raise ConfigError(f"{prefix}sale=true needs {prefix}n_step=1 (its encoder learns "
+                          f"one-step dynamics); got n_step={obj.n_step}")
     if obj.drop_quantiles and obj.drop_quantiles >= obj.quantiles:
         raise ConfigError(f"{prefix}drop_quantiles={obj.drop_quantiles} is out of range: must be "
                           f"< {prefix}quantiles={obj.quantiles} (a distributional critic keeps "

@@ -71,10 +71,49 @@ class BatchRenorm(keras.layers.Layer):
                 "warmup": self.warmup, "r_max": self.r_max, "d_max": self.d_max}
 
 
+def avg_l1_norm(x: tf.Tensor) -> tf.Tensor:
+    """x scaled so that the mean of its absolute entries is 1 (per row): TD7's AvgL1Norm, which
+    keeps an embedding on the scale of the inputs it is concatenated with."""
+    return x / tf.maximum(tf.reduce_mean(tf.abs(x), axis=-1, keepdims=True), 1e-8)
+
+
+class AvgL1Norm(keras.layers.Layer):
+    """``avg_l1_norm`` as a layer."""
+
+    def call(self, x):
+        return avg_l1_norm(x)
+
+
+class EmbeddingInput(keras.layers.Layer):
+    """SALE's input layer (TD7, Fujimoto et al. 2023): a Dense of ``units`` on the first
+    ``split`` columns (the raw state, or state and action), AvgL1Norm'd and without activation,
+    then concatenated with the remaining columns (the learned embeddings)."""
+
+    def __init__(self, units: int, split: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.split = units, split
+        self.dense = keras.layers.Dense(
+            units, name="dense", kernel_initializer=keras.initializers.Orthogonal(gain=1.0))
+
+    def build(self, input_shape):
+        self.dense.build((input_shape[0], self.split))
+
+    def call(self, x):
+        raw, embeddings = x[:, :self.split], x[:, self.split:]
+        return tf.concat([avg_l1_norm(self.dense(raw)), embeddings], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units + input_shape[-1] - self.split)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "split": self.split}
+
+
 def mlp(input_dim: int, hidden_sizes: list[int], output_dim: int, activation: str = "relu",
         output_activation: str | None = None, output_gain: float = 1.0,
         name: str = "mlp", layer_norm: bool = False,
-        feature_norm: bool = False, batch_renorm: bool = False) -> keras.Sequential:
+        feature_norm: bool = False, batch_renorm: bool = False,
+        embed_split: int | None = None) -> keras.Sequential:
     """A fully connected network: orthogonal init (gain sqrt 2 hidden, ``output_gain`` last),
     zero biases. A small output gain (0.01) starts a policy near uniform.
 
@@ -83,8 +122,13 @@ def mlp(input_dim: int, hidden_sizes: list[int], output_dim: int, activation: st
     normalisation", Bjorck et al. 2022), which bounds what the output layer sees;
     ``batch_renorm`` puts a ``BatchRenorm`` before every Dense (on the input, and after each
     hidden activation), as CrossQ does; call the network with ``training=True`` to use and move
-    its batch statistics. ``NumpyMLP`` mirrors none of them."""
+    its batch statistics. ``embed_split`` makes the first hidden layer an ``EmbeddingInput``
+    (SALE): the inputs are [raw (embed_split columns) | embeddings]. ``NumpyMLP`` mirrors none
+    of them."""
     layers = [keras.Input(shape=(input_dim,))]
+    if embed_split is not None:
+        layers.append(EmbeddingInput(hidden_sizes[0], embed_split, name="embedding_input"))
+        hidden_sizes = hidden_sizes[1:]
     for i, units in enumerate(hidden_sizes):
         if batch_renorm:
             layers.append(BatchRenorm(name=f"batch_renorm_{i}"))

@@ -127,10 +127,10 @@ def test_quantile_critic_learns_the_quantiles_of_its_targets():
             a.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     fit()
-    z = a._z(a.critics[0], tf.ones([1, 3]), tf.zeros([1, 2])).numpy()[0]
+    inputs = a.critic_input(tf.ones([1, 3]), tf.zeros([1, 2]))
+    z = a.critics[0](inputs).numpy()[0]
     np.testing.assert_allclose(z, [0.0, 10.0, 20.0, 30.0], atol=1.0)
-    np.testing.assert_allclose(a._q(a.critics[0], tf.ones([1, 3]), tf.zeros([1, 2])), 15.0,
-                               atol=1.0)
+    np.testing.assert_allclose(a._q(a.critics[0], inputs), 15.0, atol=1.0)
 
 
 def test_target_policy_noise_is_clipped_and_actions_stay_in_bounds():
@@ -138,16 +138,7 @@ def test_target_policy_noise_is_clipped_and_actions_stay_in_bounds():
     weights = [np.zeros_like(w) for w in a.actor_target.get_weights()]
     weights[-1][:] = np.arctanh(0.9)  # target action 0.9 in both dims
     a.actor_target.set_weights(weights)
-    captured = []
-    original = a._q
-
-    def spy(critic, obs, actions):
-        captured.append(actions)
-        return original(critic, obs, actions)
-
-    a._q = spy
-    a.td_target(batch([0.0] * 256, [0.0] * 256))
-    actions = captured[0].numpy()
+    actions = a.next_actions(tf.ones([256, 3])).numpy()  # what td_target bootstraps from
     assert actions.min() >= 0.9 - 0.3 - 1e-6 and actions.max() <= 1.0
     assert np.isclose(actions, 1.0).any() and np.isclose(actions, 0.6).any()
 
@@ -327,6 +318,109 @@ def test_crossq_checkpoint_restores_the_running_statistics(tmp_path):
         np.testing.assert_array_equal(x, y)
     assert b.critics[0].layers[0].steps.numpy() == 3
     np.testing.assert_array_equal(a.train(1).qf_loss, b.train(1).qf_loss)
+
+
+def test_avg_l1_norm_and_the_embedding_input_layer_by_hand():
+    from rl_runner.networks import EmbeddingInput, avg_l1_norm
+
+    np.testing.assert_allclose(avg_l1_norm(tf.constant([[1.0, -3.0], [0.0, 0.0]])),
+                               [[0.5, -1.5], [0.0, 0.0]])
+    layer = EmbeddingInput(2, split=3)
+    layer.build((None, 5))
+    layer.dense.set_weights([np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], np.float32),
+                             np.array([0.0, -1.0], np.float32)])
+    # dense([1, 2, 3]) = [4, 6]; mean |.| = 5 -> [0.8, 1.2]; the last two columns pass through
+    np.testing.assert_allclose(layer(tf.constant([[1.0, 2.0, 3.0, 7.0, -7.0]])),
+                               [[0.8, 1.2, 7.0, -7.0]], rtol=1e-6)
+
+
+def sale_agent(**overrides) -> DDPGAgent:
+    settings = dict(hidden_sizes=[8, 8], buffer_size=64, batch_size=8, sale=True, sale_dim=4,
+                    sale_update_every=3)
+    return DDPGAgent(SPEC, DDPGConfig(**{**settings, **overrides}), seed=0)
+
+
+def test_sale_shapes_the_inputs_and_its_fixed_copies_follow_the_encoder_every_n_updates():
+    a = sale_agent()
+    # actor: [s | zs] = 3 + 4; critic: [s, a | zsa, zs] = 5 + 8, each through an embedding input
+    for net, width in ((a.actor, 7), (a.actor_target, 7), (a.critics[0], 13),
+                       (a.critic_targets[0], 13)):
+        assert net.layers[0].name == "embedding_input" and net.input_shape == (None, width)
+    obs, actions = tf.ones([2, 3]), tf.zeros([2, 2])
+    inputs = a.critic_input(obs, actions, a.policy.encoder).numpy()
+    zs = a.policy.encoder.zs(obs).numpy()
+    np.testing.assert_allclose(np.abs(zs).mean(axis=1), 1.0, rtol=1e-5)  # AvgL1Norm'd
+    np.testing.assert_allclose(inputs[:, 9:], zs)
+    np.testing.assert_allclose(inputs[:, 5:9], a.policy.encoder.zsa(zs, actions))
+
+    def weights(encoder):
+        return [v.numpy() for v in encoder.weights()]
+
+    start = weights(a.encoder)
+    a.replay.add(batch([1.0] * 8, [0.0] * 8)._replace(next_obs=2.0 * tf.ones([8, 3])))
+    a.train(2)
+    moved = weights(a.encoder)
+    assert not np.allclose(moved[0], start[0])  # the encoder learns every update ...
+    for copy in (a.policy.encoder, a.encoder_target):  # ... its copies stay still
+        for x, y in zip(weights(copy), start):
+            np.testing.assert_array_equal(x, y)
+    a.train(1)  # update 3: fixed <- encoder, fixed target <- the old fixed
+    third = weights(a.encoder)
+    for x, y in zip(weights(a.policy.encoder), third):
+        np.testing.assert_array_equal(x, y)
+    for x, y in zip(weights(a.encoder_target), start):
+        np.testing.assert_array_equal(x, y)
+    a.train(3)  # update 6
+    for x, y in zip(weights(a.encoder_target), third):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_sale_encoder_learns_to_predict_the_next_state_embedding():
+    a = sale_agent(sale_dim=16, critic_lr=1e-3)  # the encoder learns at the critic's rate
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (2200, 3)).astype(np.float32)
+    actions = rng.uniform(-1, 1, (2200, 2)).astype(np.float32)
+    next_obs = obs + 0.5 * np.concatenate([actions, actions[:, :1] * actions[:, 1:]], axis=1)
+    train = [tf.constant(x[:2000]) for x in (obs, actions, next_obs)]
+    held_out = [tf.constant(x[2000:]) for x in (obs, actions, next_obs)]
+    weights = a.encoder.weights()
+    draw = tf.random.Generator.from_seed(0)
+
+    @tf.function
+    def fit():
+        for _ in tf.range(600):
+            idx = draw.uniform([256], 0, 2000, tf.int32)
+            with tf.GradientTape() as tape:
+                loss = a.encoder.loss(*[tf.gather(x, idx) for x in train])
+            a.encoder_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+
+    untrained = [v.numpy() for v in a.encoder.state_action.variables]
+    fit()
+    zs, target = a.encoder.zs(held_out[0]), a.encoder.zs(held_out[2])
+    learned = float(tf.reduce_mean(tf.square(a.encoder.zsa(zs, held_out[1]) - target)))
+    # Against the same target embeddings: "the next state is this one" (what a model that
+    # ignores the action could do at best here), and the state-action net before learning.
+    blind = float(tf.reduce_mean(tf.square(zs - target)))
+    a.encoder.state_action.set_weights(untrained)
+    before = float(tf.reduce_mean(tf.square(a.encoder.zsa(zs, held_out[1]) - target)))
+    assert learned < 0.5 * blind and learned < 0.1 * before, (learned, blind, before)
+
+
+def test_sale_checkpoint_restores_encoders_and_training_goes_on_exactly(tmp_path):
+    a = sale_agent()
+    a.replay.add(batch([1.0] * 8, [0.0] * 8)._replace(next_obs=2.0 * tf.ones([8, 3])))
+    a.train(4)
+    path = tf.train.Checkpoint(policy=a.policy, **a.checkpoint_parts(True)).write(
+        str(tmp_path / "ckpt"))
+    b = DDPGAgent(SPEC, DDPGConfig(hidden_sizes=[8, 8], buffer_size=64, batch_size=8, sale=True,
+                                   sale_dim=4, sale_update_every=3), seed=1)
+    tf.train.Checkpoint(policy=b.policy, **b.checkpoint_parts(True)).read(path).assert_consumed()
+    np.testing.assert_array_equal(a.policy(tf.ones([2, 3])), b.policy(tf.ones([2, 3])))
+    for _ in range(3):  # across a refresh of the fixed copies (update 6)
+        x, y = a.train(1), b.train(1)
+        np.testing.assert_array_equal(x.qf_loss, y.qf_loss)
+        np.testing.assert_array_equal(x.encoder_loss, y.encoder_loss)
+        assert float(x.encoder_loss) > 0
 
 
 def param_agent(seed: int = 0) -> DDPGAgent:
@@ -537,8 +631,10 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
 
 @pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false"],
                                    ["algo.quantiles=5", "algo.twin_critics=true",
-                                    "algo.drop_quantiles=1", "algo.recent_fraction=0.5"]],
-                         ids=["ddpg", "crossq", "tqc_recent"])
+                                    "algo.drop_quantiles=1", "algo.recent_fraction=0.5"],
+                                   ["algo.sale=true", "algo.sale_dim=16", "algo.n_step=1",
+                                    "algo.twin_critics=true", "algo.noise.type=param"]],
+                         ids=["ddpg", "crossq", "tqc_recent", "sale_param"])
 def test_fused_step_does_not_retrace(tmp_path, extra):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
@@ -617,10 +713,15 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.drop_quantiles=2", "algo.drop_quantiles=2 is out of range: must be < "
                               "algo.quantiles=0 (a distributional critic keeps at least one "
                               "quantile)"),
+    ("algo.sale=true algo.n_step=3", "algo.sale=true needs algo.n_step=1 (its encoder learns "
+                                     "one-step dynamics); got n_step=3"),
+    ("algo.sale=true algo.crossq=true algo.critic_layer_norm=false",
+     "algo.sale=true does not combine with algo.crossq=true: set one of them"),
+    ("algo.sale_dim=0", "algo.sale_dim=0 is out of range: must be >= 1"),
 ])
 def test_ddpg_ranges(override, message):
     with pytest.raises(ConfigError) as err:
-        prepare(compose(["algo=ddpg", "env=pusher", override]))
+        prepare(compose(["algo=ddpg", "env=pusher", *override.split()]))
     assert message in str(err.value)
 
 

@@ -26,7 +26,7 @@ import tensorflow as tf
 from rl_runner.algos.base import NonFinite, Trainer
 from rl_runner.config import Config, DDPGConfig
 from rl_runner.envs import EnvSpec, final_observations
-from rl_runner.networks import ObsNormalizer, mlp
+from rl_runner.networks import ObsNormalizer, avg_l1_norm, mlp
 from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
 
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
@@ -35,7 +35,8 @@ LOOP = UNROLL + 1  # the graph variant with a tf.range loop
 # What the non-finite flag can name, in the order an update computes them. The flag is
 # 1 + 2 * index (+ 1 for Inf rather than NaN) of the first one to go non-finite; 0 while all are
 # finite.
-CHECKED = ("qf_loss", "qf_loss_gradient", "actor_loss", "actor_loss_gradient")
+CHECKED = ("encoder_loss", "encoder_loss_gradient", "qf_loss", "qf_loss_gradient", "actor_loss",
+           "actor_loss_gradient")
 # Parameter-space noise (Plappert et al. 2018, their DDPG settings): the scale of the weight
 # perturbation starts here and is multiplied or divided by ADAPT at each redraw, so that the
 # perturbed actor's actions on PARAM_NOISE_BATCH replayed states stay near the scheduled std.
@@ -49,6 +50,7 @@ class UpdateMetrics(NamedTuple):
     qf_values: tf.Tensor
     actor_loss: tf.Tensor
     nonfinite: tf.Tensor  # the flag above, read by the trainer after every call
+    encoder_loss: tf.Tensor  # SALE's; 0 without it
 
 
 def nonfinite_error(flag: float) -> NonFinite:
@@ -62,10 +64,39 @@ def to_bounds(actions, low, high):
 
 
 def actor_net(spec: EnvSpec, cfg: DDPGConfig, name: str):
-    """A deterministic actor: tanh outputs in [-1, 1]."""
-    return mlp(spec.obs_dim, cfg.hidden_sizes, spec.num_actions, cfg.activation,
-               output_activation="tanh", output_gain=0.01, name=name,
-               feature_norm=cfg.feature_norm)
+    """A deterministic actor: tanh outputs in [-1, 1]. With SALE its inputs are [s | zs]."""
+    return mlp(spec.obs_dim + (cfg.sale_dim if cfg.sale else 0), cfg.hidden_sizes,
+               spec.num_actions, cfg.activation, output_activation="tanh", output_gain=0.01,
+               name=name, feature_norm=cfg.feature_norm,
+               embed_split=spec.obs_dim if cfg.sale else None)
+
+
+class SaleEncoder(tf.Module):
+    """SALE's encoder (TD7, Fujimoto et al. 2023): a state embedding zs = AvgL1Norm(f(s)) and a
+    state-action embedding zsa = g(zs, a), learned so that zsa predicts the next state's zs.
+    Both nets have two ELU hidden layers of the embedding's size, as in TD7. The embeddings
+    carry what the dynamics need (here: how the object moves under a push) into actor and
+    critic, which learn only from rewards otherwise."""
+
+    def __init__(self, obs_dim: int, act_dim: int, dim: int, name: str):
+        super().__init__(name=name)
+        self.state = mlp(obs_dim, [dim, dim], dim, "elu", name=f"{name}_state")
+        self.state_action = mlp(dim + act_dim, [dim, dim], dim, "elu",
+                                name=f"{name}_state_action")
+
+    def weights(self) -> list[tf.Variable]:
+        return [*self.state.variables, *self.state_action.variables]
+
+    def zs(self, obs: tf.Tensor) -> tf.Tensor:
+        return avg_l1_norm(self.state(obs))
+
+    def zsa(self, zs: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+        return self.state_action(tf.concat([zs, actions], axis=1))
+
+    def loss(self, obs: tf.Tensor, actions: tf.Tensor, next_obs: tf.Tensor) -> tf.Tensor:
+        """Mean squared error of zsa(s, a) against the next state's zs (without gradient)."""
+        target = tf.stop_gradient(self.zs(next_obs))
+        return tf.reduce_mean(tf.square(self.zsa(self.zs(obs), actions) - target))
 
 
 def direct_call(concrete):
@@ -115,18 +146,26 @@ def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float
 # Agent: networks, losses, the compiled step
 # ---------------------------------------------------------------------------------------------
 class DeterministicPolicy(tf.Module):
-    """Observation normaliser + actor: what acting, evaluation and the SavedModel need."""
+    """Observation normaliser + actor (+ SALE's fixed encoder): what acting, evaluation and
+    the SavedModel need."""
 
     def __init__(self, spec: EnvSpec, cfg: DDPGConfig, name: str = "actor"):
         super().__init__(name="policy")
         self.normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_obs)
         self.actor = actor_net(spec, cfg, name)
+        # SALE: the fixed copy of the encoder that actor and critic see (see DDPGAgent.update).
+        self.encoder = (SaleEncoder(spec.obs_dim, spec.num_actions, cfg.sale_dim,
+                                    "encoder_fixed") if cfg.sale else None)
         self.low = tf.constant(spec.action_low)
         self.high = tf.constant(spec.action_high)
 
+    def actor_input(self, obs: tf.Tensor) -> tf.Tensor:
+        """What the actor takes for normalised ``obs``: obs, or [obs | zs] with SALE."""
+        return obs if self.encoder is None else tf.concat([obs, self.encoder.zs(obs)], axis=1)
+
     def __call__(self, obs: tf.Tensor) -> tf.Tensor:
         """Deterministic actions in [-1, 1]."""
-        return self.actor(self.normalizer(obs))
+        return self.actor(self.actor_input(self.normalizer(obs)))
 
     def greedy(self, obs: tf.Tensor) -> tf.Tensor:
         """Deterministic actions on the env's bounds."""
@@ -147,10 +186,12 @@ class DDPGAgent(tf.Module):
         critic_sizes = cfg.critic_hidden_sizes or cfg.hidden_sizes
 
         def critic(name):  # CrossQ's batch renorm replaces the LayerNorm and unit-norm features
-            return mlp(obs_dim + act_dim, critic_sizes, max(1, cfg.quantiles), cfg.activation,
-                       name=name,
+            # SALE: the inputs are [s, a | zsa, zs]
+            return mlp(obs_dim + act_dim + (2 * cfg.sale_dim if cfg.sale else 0), critic_sizes,
+                       max(1, cfg.quantiles), cfg.activation, name=name,
                        layer_norm=cfg.critic_layer_norm and not cfg.crossq,
-                       feature_norm=cfg.feature_norm and not cfg.crossq, batch_renorm=cfg.crossq)
+                       feature_norm=cfg.feature_norm and not cfg.crossq, batch_renorm=cfg.crossq,
+                       embed_split=obs_dim + act_dim if cfg.sale else None)
 
         n_critics = 2 if cfg.twin_critics else 1
         self.policy = DeterministicPolicy(spec, cfg)
@@ -174,6 +215,20 @@ class DDPGAgent(tf.Module):
         # Slots created now, not inside the first trace of the step.
         self.actor_optimizer.build(self.actor.trainable_variables)
         self.critic_optimizer.build(self._critic_variables())
+        # SALE: the encoder learns every update; the policy's fixed copy (seen by actor and
+        # critics) and the fixed target copy (seen by the targets) follow it every
+        # sale_update_every updates, so the embeddings stay still between refreshes.
+        self.encoder = self.encoder_target = self.encoder_optimizer = None
+        if cfg.sale:
+            self.encoder = SaleEncoder(obs_dim, act_dim, cfg.sale_dim, "encoder")
+            self.encoder_target = SaleEncoder(obs_dim, act_dim, cfg.sale_dim,
+                                              "encoder_fixed_target")
+            for copy in (self.policy.encoder, self.encoder_target):
+                soft_update(copy.weights(), self.encoder.weights(), 1.0)
+            self.encoder_optimizer = tf.keras.optimizers.Adam(
+                learning_rate(cfg.critic_lr, cfg.lr_schedule, total_updates),
+                beta_1=cfg.adam_beta1)
+            self.encoder_optimizer.build(self.encoder.weights())
 
         self.replay = ReplayBuffer(cfg.buffer_size, obs_dim, act_dim, seed, n_step=cfg.n_step,
                                    gamma=cfg.gamma, stride=num_envs,
@@ -189,6 +244,7 @@ class DDPGAgent(tf.Module):
             self.param_rng = tf.random.Generator.from_seed(seed + 2)
         self.critic_updates = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.last_actor_loss = tf.Variable(0.0, trainable=False)
+        self.last_encoder_loss = tf.Variable(0.0, trainable=False)
         # Set in the graph, read on the host with the step's outputs: see _flag_nonfinite.
         self.nonfinite = tf.Variable(0.0, trainable=False)
 
@@ -260,6 +316,10 @@ class DDPGAgent(tf.Module):
             parts[f"critic_{i}"] = critic
         for i, target in enumerate(self.critic_targets):
             parts[f"critic_{i}_target"] = target
+        if self.encoder is not None:
+            parts.update(encoder=self.encoder, encoder_fixed_target=self.encoder_target,
+                         encoder_optimizer=self.encoder_optimizer,
+                         last_encoder_loss=self.last_encoder_loss)
         if include_replay:  # without it, a resumed buffer starts empty (size 0)
             parts.update(replay_data=self.replay.data, replay_ptr=self.replay.ptr,
                          replay_size=self.replay.size)
@@ -269,16 +329,20 @@ class DDPGAgent(tf.Module):
         return [v for c in self.critics for v in c.trainable_variables]
 
     @staticmethod
-    def _q(critic, obs: tf.Tensor, actions: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Q(s, a): a distributional critic's mean quantile; ``training`` uses and moves a
-        CrossQ critic's batch statistics."""
-        out = critic(tf.concat([obs, actions], axis=1), training=training)
-        return tf.squeeze(out, axis=1) if out.shape[1] == 1 else tf.reduce_mean(out, axis=1)
+    def critic_input(obs: tf.Tensor, actions: tf.Tensor, encoder: SaleEncoder | None = None,
+                     zs: tf.Tensor | None = None) -> tf.Tensor:
+        """[s, a]; with SALE [s, a, zsa, zs] from ``encoder`` (``zs``: already computed)."""
+        if encoder is None:
+            return tf.concat([obs, actions], axis=1)
+        zs = encoder.zs(obs) if zs is None else zs
+        return tf.concat([obs, actions, encoder.zsa(zs, actions), zs], axis=1)
 
     @staticmethod
-    def _z(critic, obs: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
-        """A distributional critic's return quantiles at (s, a): [batch, quantiles]."""
-        return critic(tf.concat([obs, actions], axis=1))
+    def _q(critic, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Q at ``critic_input`` rows: a distributional critic's mean quantile; ``training``
+        uses and moves a CrossQ critic's batch statistics."""
+        out = critic(inputs, training=training)
+        return tf.squeeze(out, axis=1) if out.shape[1] == 1 else tf.reduce_mean(out, axis=1)
 
     # -- losses ------------------------------------------------------------------------------
     def td_target(self, batch: Transitions) -> tf.Tensor:
@@ -290,21 +354,23 @@ class DDPGAgent(tf.Module):
         rewards)."""
         with tf.name_scope("td_target"):
             next_obs = self.normalizer(batch.next_obs)
-            next_actions = self.next_actions(next_obs)
-            if self.cfg.quantiles:
-                atoms = tf.sort(tf.concat([self._z(c, next_obs, next_actions)
-                                           for c in self.critic_targets], axis=1), axis=1)
+            zs = None if self.encoder_target is None else self.encoder_target.zs(next_obs)
+            next_actions = self.next_actions(next_obs, zs)
+            inputs = self.critic_input(next_obs, next_actions, self.encoder_target, zs)
+            if self.cfg.quantiles:  # critic outputs: [batch, quantiles]
+                atoms = tf.sort(tf.concat([c(inputs) for c in self.critic_targets], axis=1),
+                                axis=1)
                 keep = len(self.critic_targets) * (self.cfg.quantiles - self.cfg.drop_quantiles)
                 return self.bootstrap(batch, atoms[:, :keep])
-            q_next = tf.reduce_min(
-                tf.stack([self._q(c, next_obs, next_actions) for c in self.critic_targets]),
-                axis=0)
+            q_next = tf.reduce_min(tf.stack([self._q(c, inputs) for c in self.critic_targets]),
+                                   axis=0)
             return self.bootstrap(batch, q_next)
 
-    def next_actions(self, next_obs: tf.Tensor) -> tf.Tensor:
-        """mu'(s') (the online mu(s') with CrossQ), with TD3's clipped noise if it is on."""
+    def next_actions(self, next_obs: tf.Tensor, zs: tf.Tensor | None = None) -> tf.Tensor:
+        """mu'(s') (the online mu(s') with CrossQ), with TD3's clipped noise if it is on;
+        ``zs``: SALE's target embedding of s'."""
         actor = self.actor if self.actor_target is None else self.actor_target
-        next_actions = actor(next_obs)
+        next_actions = actor(next_obs if zs is None else tf.concat([next_obs, zs], axis=1))
         if self.cfg.target_policy_noise > 0:
             noise = self.rng.normal(tf.shape(next_actions)) * self.cfg.target_policy_noise
             clip = self.cfg.target_noise_clip
@@ -328,16 +394,17 @@ class DDPGAgent(tf.Module):
         loss); and the mean Q of the first critic."""
         with tf.name_scope("critic_loss"):
             obs = self.normalizer(batch.obs)
-            if self.cfg.quantiles:
-                target = self.td_target(batch)
-                zs = [self._z(c, obs, batch.actions) for c in self.critics]
-                loss = tf.add_n([quantile_huber_loss(z, target) for z in zs])
-                return loss, tf.reduce_mean(zs[0])
             if self.cfg.crossq:
                 qs, target = self._crossq_values(batch, obs)
-            else:
-                target = self.td_target(batch)
-                qs = [self._q(c, obs, batch.actions) for c in self.critics]
+                loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
+                return loss, tf.reduce_mean(qs[0])
+            target = self.td_target(batch)
+            inputs = self.critic_input(obs, batch.actions, self.policy.encoder)
+            if self.cfg.quantiles:
+                quantiles = [c(inputs) for c in self.critics]
+                loss = tf.add_n([quantile_huber_loss(z, target) for z in quantiles])
+                return loss, tf.reduce_mean(quantiles[0])
+            qs = [self._q(c, inputs) for c in self.critics]
             loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
             return loss, tf.reduce_mean(qs[0])
 
@@ -349,8 +416,9 @@ class DDPGAgent(tf.Module):
         both_obs = tf.concat([obs, next_obs], axis=0)
         both_actions = tf.concat([batch.actions, self.next_actions(next_obs)], axis=0)
         qs, q_nexts = [], []
+        inputs = self.critic_input(both_obs, both_actions)
         for c in self.critics:
-            q, q_next = tf.split(self._q(c, both_obs, both_actions, training=True), 2)
+            q, q_next = tf.split(self._q(c, inputs, training=True), 2)
             qs.append(q)
             q_nexts.append(q_next)
         return qs, self.bootstrap(batch, tf.reduce_min(tf.stack(q_nexts), axis=0))
@@ -359,7 +427,11 @@ class DDPGAgent(tf.Module):
         """-mean Q_1(s, mu(s))."""
         with tf.name_scope("actor_loss"):
             obs = self.normalizer(obs)
-            return -tf.reduce_mean(self._q(self.critics[0], obs, self.actor(obs)))
+            encoder = self.policy.encoder
+            zs = None if encoder is None else encoder.zs(obs)
+            actions = self.actor(obs if zs is None else tf.concat([obs, zs], axis=1))
+            inputs = self.critic_input(obs, actions, encoder, zs)
+            return -tf.reduce_mean(self._q(self.critics[0], inputs))
 
     # -- updates -----------------------------------------------------------------------------
     def _flag_nonfinite(self, name: str, loss: tf.Tensor, grads: list[tf.Tensor]) -> None:
@@ -381,8 +453,11 @@ class DDPGAgent(tf.Module):
             self.nonfinite.assign(tf.where(self.nonfinite > 0, self.nonfinite, code))
 
     def update(self) -> UpdateMetrics:
-        """One full update: sample, critic step, and (every policy_delay) actor + targets."""
+        """One full update: sample, (SALE: encoder step,) critic step, and (every policy_delay)
+        actor + targets."""
         batch = self.replay.sample(self.cfg.batch_size)
+        if self.encoder is not None:
+            self._encoder_step(batch)
         critic_vars = self._critic_variables()
         with tf.GradientTape() as tape:
             qf_loss, qf_values = self.critic_loss(batch)
@@ -394,8 +469,21 @@ class DDPGAgent(tf.Module):
             self._actor_and_targets(batch)
         elif self.critic_updates % self.cfg.policy_delay == 0:
             self._actor_and_targets(batch)
+        if self.encoder is not None and self.critic_updates % self.cfg.sale_update_every == 0:
+            soft_update(self.encoder_target.weights(), self.policy.encoder.weights(), 1.0)
+            soft_update(self.policy.encoder.weights(), self.encoder.weights(), 1.0)
         return UpdateMetrics(qf_loss, qf_values, tf.identity(self.last_actor_loss),
-                             tf.identity(self.nonfinite))
+                             tf.identity(self.nonfinite), tf.identity(self.last_encoder_loss))
+
+    def _encoder_step(self, batch: Transitions) -> None:
+        weights = self.encoder.weights()
+        with tf.GradientTape() as tape:
+            loss = self.encoder.loss(self.normalizer(batch.obs), batch.actions,
+                                     self.normalizer(batch.next_obs))
+        grads = tape.gradient(loss, weights)
+        self._flag_nonfinite("encoder_loss", loss, grads)
+        self.encoder_optimizer.apply_gradients(zip(grads, weights))
+        self.last_encoder_loss.assign(loss)
 
     def _actor_and_targets(self, batch: Transitions) -> None:
         actor_vars = self.actor.trainable_variables
@@ -414,7 +502,7 @@ class DDPGAgent(tf.Module):
         """``variant`` updates unrolled, or ``num_updates`` in a loop (``variant == LOOP``)."""
         self.nonfinite.assign(0.0)  # each call reports its own updates
         metrics = UpdateMetrics(tf.constant(0.0), tf.constant(0.0), tf.constant(0.0),
-                                tf.identity(self.nonfinite))
+                                tf.identity(self.nonfinite), tf.constant(0.0))
         if variant == LOOP:
             for _ in tf.range(num_updates):
                 metrics = self.update()
@@ -435,7 +523,7 @@ class DDPGAgent(tf.Module):
         """The actions to explore from, in [-1, 1]: the actor's, or its perturbed copy's."""
         if self.perturbed_actor is None:
             return self.policy(obs)
-        return self.perturbed_actor(self.normalizer(obs))
+        return self.perturbed_actor(self.policy.actor_input(self.normalizer(obs)))
 
     def _perturb(self, obs: tf.Tensor, target_std: tf.Tensor):
         """Redraw the parameter noise: perturbed actor = actor + sigma * eps, eps ~ N(0, 1) per
@@ -447,7 +535,8 @@ class DDPGAgent(tf.Module):
         eps = [self.param_rng.normal(tf.shape(v)) for v in actor_vars]
         idx = self.param_rng.uniform([PARAM_NOISE_BATCH], minval=0, maxval=self.replay.size,
                                      dtype=tf.int64)
-        states = self.normalizer(self.replay.unpack(tf.gather(self.replay.data, idx)).obs)
+        states = self.policy.actor_input(
+            self.normalizer(self.replay.unpack(tf.gather(self.replay.data, idx)).obs))
         for p, v, e in zip(self.perturbed_actor.trainable_variables, actor_vars, eps):
             p.assign(v + self.param_noise_std * e)
         distance = tf.sqrt(tf.reduce_mean(
@@ -602,6 +691,7 @@ class DDPGTrainer(Trainer):
             self.tb.scalars(steps_after, {
                 "losses/qf_loss": metrics.qf_loss, "losses/qf_values": metrics.qf_values,
                 "losses/actor_loss": metrics.actor_loss,
+                **({"losses/encoder_loss": metrics.encoder_loss} if self.algo.sale else {}),
                 "charts/exploration_noise": self.noise.std(self.env_steps),
                 "charts/learning_rate": float(self.agent.critic_optimizer.learning_rate),
                 **self.param_noise_scalars()})
