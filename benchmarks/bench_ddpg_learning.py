@@ -186,9 +186,10 @@ RUNS = {  # name -> overrides
     # 256 is TD7's size (~2.8x the preset's update cost), 128 ~1.7x.
     "ddpg_g098_d3_sale_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                              "algo.hidden_sizes=[256,256,256]", "algo.sale=true"],
-    "ddpg_g098_d3_sale128_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
-                                "algo.hidden_sizes=[256,256,256]", "algo.sale=true",
-                                "algo.sale_dim=128"],
+    **{f"ddpg_g098_d3_sale128_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
+                                         "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
+                                         "algo.sale=true", "algo.sale_dim=128"]
+       for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
@@ -206,8 +207,10 @@ FIRST_TD3 = ("td3_pusher_s0", "td3_pusher_s1", "td3_pusher_s2")  # lr 3e-4
 H400 = ("ddpg_g098_h400_s0", "ddpg_g098_h400_s1", "ddpg_g098_h400_s2")  # 400-300 nets
 D4 = ("ddpg_g098_d4_s0", "ddpg_g098_d4_s1", "ddpg_g098_d4_s2")  # four 256 layers
 Q25 = ("ddpg_g098_d3_q25_s0", "ddpg_g098_d3_q25_s1", "ddpg_g098_d3_q25_s2")  # 25 quantiles
+SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
+           "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = (*Q25, "ddpg_g098_d3_nobs_s0")
+CANDIDATES = (*SALE128, "ddpg_g098_d3_rec50_s0")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
@@ -356,6 +359,7 @@ def report() -> None:
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
         + medians((("`td3_pusher`", PRESET_TD3),
+                   ("`ddpg_pusher` with SALE (128)", SALE128),
                    ("`ddpg_pusher` with 25 return quantiles", Q25),
                    ("`ddpg_pusher` with four 256 layers", D4),
                    ("The fourth DDPG preset, two 256 layers", FOURTH_DDPG),

@@ -472,8 +472,10 @@ class DDPGAgent(tf.Module):
         if self.encoder is not None and self.critic_updates % self.cfg.sale_update_every == 0:
             soft_update(self.encoder_target.weights(), self.policy.encoder.weights(), 1.0)
             soft_update(self.policy.encoder.weights(), self.encoder.weights(), 1.0)
+        encoder_loss = (tf.constant(0.0) if self.encoder is None
+                        else tf.identity(self.last_encoder_loss))
         return UpdateMetrics(qf_loss, qf_values, tf.identity(self.last_actor_loss),
-                             tf.identity(self.nonfinite), tf.identity(self.last_encoder_loss))
+                             tf.identity(self.nonfinite), encoder_loss)
 
     def _encoder_step(self, batch: Transitions) -> None:
         weights = self.encoder.weights()
