@@ -22,6 +22,7 @@ from rl_runner.algos.ddpg import (
     nonfinite_error,
     soft_update,
 )
+from rl_runner.checkpoint import export_policy
 from rl_runner.config import ConfigError, DDPGConfig, NoiseConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.replay import ReplayBuffer, Transitions, check_fits
@@ -418,6 +419,10 @@ def test_sale_checkpoint_restores_encoders_and_training_goes_on_exactly(tmp_path
                                    sale_dim=4, sale_update_every=3), seed=1)
     tf.train.Checkpoint(policy=b.policy, **b.checkpoint_parts(True)).read(path).assert_consumed()
     np.testing.assert_array_equal(a.policy(tf.ones([2, 3])), b.policy(tf.ones([2, 3])))
+    export_policy(b.policy, 3, tmp_path / "saved_model")  # the encoder travels with the actor
+    obs = tf.constant(np.random.default_rng(0).normal(size=(4, 3)), tf.float32)
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    np.testing.assert_allclose(loaded.greedy_fn(obs), b.policy.greedy(obs), rtol=1e-6)
     for _ in range(3):  # across a refresh of the fixed copies (update 6)
         x, y = a.train(1), b.train(1)
         np.testing.assert_array_equal(x.qf_loss, y.qf_loss)
