@@ -77,13 +77,6 @@ def avg_l1_norm(x: tf.Tensor) -> tf.Tensor:
     return x / tf.maximum(tf.reduce_mean(tf.abs(x), axis=-1, keepdims=True), 1e-8)
 
 
-class AvgL1Norm(keras.layers.Layer):
-    """``avg_l1_norm`` as a layer."""
-
-    def call(self, x):
-        return avg_l1_norm(x)
-
-
 class EmbeddingInput(keras.layers.Layer):
     """SALE's input layer (TD7, Fujimoto et al. 2023): a Dense of ``units`` on the first
     ``split`` columns (the raw state, or state and action), AvgL1Norm'd and without activation,
