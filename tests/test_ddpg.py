@@ -336,10 +336,10 @@ def test_avg_l1_norm_and_the_embedding_input_layer_by_hand():
                                [[0.8, 1.2, 7.0, -7.0]], rtol=1e-6)
 
 
-def sale_agent(**overrides) -> DDPGAgent:
+def sale_agent(seed: int = 0, **overrides) -> DDPGAgent:
     settings = dict(hidden_sizes=[8, 8], buffer_size=64, batch_size=8, sale=True, sale_dim=4,
                     sale_update_every=3)
-    return DDPGAgent(SPEC, DDPGConfig(**{**settings, **overrides}), seed=0)
+    return DDPGAgent(SPEC, DDPGConfig(**{**settings, **overrides}), seed=seed)
 
 
 def test_sale_shapes_the_inputs_and_its_fixed_copies_follow_the_encoder_every_n_updates():
@@ -415,8 +415,7 @@ def test_sale_checkpoint_restores_encoders_and_training_goes_on_exactly(tmp_path
     a.train(4)
     path = tf.train.Checkpoint(policy=a.policy, **a.checkpoint_parts(True)).write(
         str(tmp_path / "ckpt"))
-    b = DDPGAgent(SPEC, DDPGConfig(hidden_sizes=[8, 8], buffer_size=64, batch_size=8, sale=True,
-                                   sale_dim=4, sale_update_every=3), seed=1)
+    b = sale_agent(seed=1)  # other initial weights and rngs: all of them come from the file
     tf.train.Checkpoint(policy=b.policy, **b.checkpoint_parts(True)).read(path).assert_consumed()
     np.testing.assert_array_equal(a.policy(tf.ones([2, 3])), b.policy(tf.ones([2, 3])))
     export_policy(b.policy, 3, tmp_path / "saved_model")  # the encoder travels with the actor

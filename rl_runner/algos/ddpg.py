@@ -159,9 +159,12 @@ class DeterministicPolicy(tf.Module):
         self.low = tf.constant(spec.action_low)
         self.high = tf.constant(spec.action_high)
 
-    def actor_input(self, obs: tf.Tensor) -> tf.Tensor:
-        """What the actor takes for normalised ``obs``: obs, or [obs | zs] with SALE."""
-        return obs if self.encoder is None else tf.concat([obs, self.encoder.zs(obs)], axis=1)
+    def actor_input(self, obs: tf.Tensor, zs: tf.Tensor | None = None) -> tf.Tensor:
+        """What the actor takes for normalised ``obs``: obs, or [obs | zs] with SALE (``zs``:
+        an embedding of obs already computed, e.g. by the target encoder; else this policy's)."""
+        if self.encoder is None:
+            return obs
+        return tf.concat([obs, self.encoder.zs(obs) if zs is None else zs], axis=1)
 
     def __call__(self, obs: tf.Tensor) -> tf.Tensor:
         """Deterministic actions in [-1, 1]."""
@@ -370,7 +373,7 @@ class DDPGAgent(tf.Module):
         """mu'(s') (the online mu(s') with CrossQ), with TD3's clipped noise if it is on;
         ``zs``: SALE's target embedding of s'."""
         actor = self.actor if self.actor_target is None else self.actor_target
-        next_actions = actor(next_obs if zs is None else tf.concat([next_obs, zs], axis=1))
+        next_actions = actor(self.policy.actor_input(next_obs, zs))
         if self.cfg.target_policy_noise > 0:
             noise = self.rng.normal(tf.shape(next_actions)) * self.cfg.target_policy_noise
             clip = self.cfg.target_noise_clip
@@ -396,15 +399,14 @@ class DDPGAgent(tf.Module):
             obs = self.normalizer(batch.obs)
             if self.cfg.crossq:
                 qs, target = self._crossq_values(batch, obs)
-                loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
-                return loss, tf.reduce_mean(qs[0])
-            target = self.td_target(batch)
-            inputs = self.critic_input(obs, batch.actions, self.policy.encoder)
-            if self.cfg.quantiles:
-                quantiles = [c(inputs) for c in self.critics]
-                loss = tf.add_n([quantile_huber_loss(z, target) for z in quantiles])
-                return loss, tf.reduce_mean(quantiles[0])
-            qs = [self._q(c, inputs) for c in self.critics]
+            else:
+                target = self.td_target(batch)
+                inputs = self.critic_input(obs, batch.actions, self.policy.encoder)
+                if self.cfg.quantiles:
+                    quantiles = [c(inputs) for c in self.critics]
+                    loss = tf.add_n([quantile_huber_loss(z, target) for z in quantiles])
+                    return loss, tf.reduce_mean(quantiles[0])
+                qs = [self._q(c, inputs) for c in self.critics]
             loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
             return loss, tf.reduce_mean(qs[0])
 
@@ -429,7 +431,7 @@ class DDPGAgent(tf.Module):
             obs = self.normalizer(obs)
             encoder = self.policy.encoder
             zs = None if encoder is None else encoder.zs(obs)
-            actions = self.actor(obs if zs is None else tf.concat([obs, zs], axis=1))
+            actions = self.actor(self.policy.actor_input(obs, zs))
             inputs = self.critic_input(obs, actions, encoder, zs)
             return -tf.reduce_mean(self._q(self.critics[0], inputs))
 
