@@ -29,6 +29,7 @@ VARIANTS = {
     "normalize_obs": ["algo.normalize_obs=true"],
     "sale": ["algo.sale=true"],
     "sale128": ["algo.sale=true", "algo.sale_dim=128"],
+    "hl_gauss": ["algo.value_bins=101", "algo.value_min=-50", "algo.value_max=0"],
 }
 
 

@@ -122,6 +122,13 @@ class DDPGConfig:
     drop_quantiles: int = knob(0, "TQC: per critic, the top k quantiles dropped from the "
                                "pooled target quantiles of all critics (instead of TD3's min)",
                                ge=0)
+    value_bins: int = knob(0, "HL-Gauss critic(s) (Farebrother et al. 2024): Q as a softmax over "
+                           "N bins of [value_min, value_max], learned by cross-entropy against "
+                           "a Gaussian-smoothed TD target; 0: a scalar Q", ge=0, le=10000)
+    value_min: float | None = knob(None, "HL-Gauss: the lowest Q the bins cover (targets below "
+                                   "are clipped to it)")
+    value_max: float | None = knob(None, "HL-Gauss: the highest Q the bins cover (targets above "
+                                   "are clipped to it)")
     sale: bool = knob(False, "SALE (TD7): an encoder learns state and state-action embeddings "
                       "by predicting the next state's; actor and critic(s) take them beside "
                       "their inputs")
@@ -275,6 +282,21 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
     if obj.quantiles and obj.crossq:
         raise ConfigError(f"{prefix}quantiles={obj.quantiles} does not combine with "
                           f"{prefix}crossq=true: set one of them")
+    if obj.value_bins == 1:
+        raise ConfigError(f"{prefix}value_bins=1 is out of range: must be 0 (a scalar Q) or "
+                          ">= 2")
+    if obj.value_bins:
+        for other, shown in (("quantiles", obj.quantiles), ("crossq", "true")):
+            if getattr(obj, other):
+                raise ConfigError(f"{prefix}value_bins={obj.value_bins} does not combine with "
+                                  f"{prefix}{other}={shown}: set one of them")
+        if obj.value_min is None or obj.value_max is None:
+            raise ConfigError(f"{prefix}value_bins={obj.value_bins} needs {prefix}value_min and "
+                              f"{prefix}value_max: the range of Q its bins cover (e.g. the "
+                              "discounted sum of the lowest and highest reward)")
+        if not obj.value_min < obj.value_max:
+            raise ConfigError(f"{prefix}value_min={obj.value_min} is out of range: must be < "
+                              f"{prefix}value_max={obj.value_max}")
     if obj.sale and obj.crossq:
         raise ConfigError(f"{prefix}sale=true does not combine with {prefix}crossq=true: set one "
                           "of them")

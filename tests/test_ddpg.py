@@ -135,6 +135,64 @@ def test_quantile_critic_learns_the_quantiles_of_its_targets():
     np.testing.assert_allclose(a._q(a.critics[0], inputs), 15.0, atol=1.0)
 
 
+def test_hl_gauss_histogram_by_hand():
+    from rl_runner.algos.ddpg import hl_gauss_probs
+
+    edges = tf.constant([0.0, 1.0, 2.0, 3.0])
+    cdf = lambda x, t: math.erf((x - t) / (math.sqrt(2.0) * 0.75))  # noqa: E731
+    probs = hl_gauss_probs(tf.constant([1.5, 0.2, 10.0]), edges, 0.75).numpy()
+    for row, t in zip(probs, [1.5, 0.2, 3.0]):  # 10 is clipped to the support's end
+        mass = [cdf(hi, t) - cdf(lo, t) for lo, hi in ((0, 1), (1, 2), (2, 3))]
+        np.testing.assert_allclose(row, np.array(mass) / (cdf(3, t) - cdf(0, t)), rtol=1e-5)
+    np.testing.assert_allclose(probs[0, 0], probs[0, 2], rtol=1e-6)  # centred on the middle
+    assert probs[1].argmax() == 0 and probs[2].argmax() == 2
+
+
+def test_hl_gauss_critic_loss_by_hand():
+    # Bins [0, 1), [1, 2), [2, 3), [3, 4]: centres 0.5 ... 3.5; sigma 0.75 bin widths.
+    a = agent(gamma=0.5, value_bins=4, value_min=0.0, value_max=4.0)
+    logits = np.log([0.1, 0.2, 0.3, 0.4])
+    quantiles(a.critics[0], logits)  # softmax = [0.1, 0.2, 0.3, 0.4]: Q = 2.5
+    quantiles(a.critic_targets[0], [0.0, 0.0, 0.0, 0.0])  # uniform: Q' = 2
+    b = batch([1.0, 1.0], [0.0, 1.0])
+    np.testing.assert_allclose(a.td_target(b), [2.0, 1.0], rtol=1e-6)  # 1 + 0.5 * 2, and 1
+    cdf = lambda x, t: math.erf((x - t) / (math.sqrt(2.0) * 0.75))  # noqa: E731
+    expected = 0.0
+    for t in (2.0, 1.0):
+        mass = np.array([cdf(i + 1, t) - cdf(i, t) for i in range(4)]) / (cdf(4, t) - cdf(0, t))
+        expected += -(mass * np.log([0.1, 0.2, 0.3, 0.4])).sum() / 2
+    loss, q = a.critic_loss(b)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)
+    np.testing.assert_allclose(q, 2.5, rtol=1e-6)
+    np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -2.5, rtol=1e-6)
+
+
+def test_hl_gauss_critic_learns_its_targets_distribution_and_their_mean():
+    # Terminal rewards 0, 10, 20 and 30 in equal parts over bins of width 1 on [-5, 35]: the
+    # softmax puts its mass near the four values, and Q, its mean, is theirs (15); a scalar
+    # critic would have only the 15.
+    a = agent(value_bins=40, value_min=-5.0, value_max=35.0, critic_lr=0.05)
+    rewards = np.repeat([0.0, 10.0, 20.0, 30.0], 16)
+    b = batch(rewards.tolist(), [1.0] * 64)
+    variables = a.critics[0].trainable_variables
+
+    @tf.function
+    def fit():
+        for _ in tf.range(800):
+            with tf.GradientTape() as tape:
+                loss, _ = a.critic_loss(b)
+            a.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+
+    fit()
+    inputs = a.critic_input(tf.ones([1, 3]), tf.zeros([1, 2]))
+    probs = tf.nn.softmax(a.critics[0](inputs)).numpy()[0]
+    centres = np.arange(-4.5, 35.0)
+    near = np.min(np.abs(centres[:, None] - np.array([0.0, 10.0, 20.0, 30.0])), axis=1) <= 2
+    assert probs[near].sum() > 0.9
+    np.testing.assert_allclose(probs[np.abs(centres - 15.0) <= 2].sum(), 0.0, atol=0.02)
+    np.testing.assert_allclose(a._q(a.critics[0], inputs), 15.0, atol=0.5)
+
+
 def test_target_policy_noise_is_clipped_and_actions_stay_in_bounds():
     a = agent(target_policy_noise=10.0, target_noise_clip=0.3)
     weights = [np.zeros_like(w) for w in a.actor_target.get_weights()]
@@ -639,8 +697,10 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
                                    ["algo.quantiles=5", "algo.twin_critics=true",
                                     "algo.drop_quantiles=1", "algo.recent_fraction=0.5"],
                                    ["algo.sale=true", "algo.sale_dim=16", "algo.n_step=1",
-                                    "algo.twin_critics=true", "algo.noise.type=param"]],
-                         ids=["ddpg", "crossq", "tqc_recent", "sale_param"])
+                                    "algo.twin_critics=true", "algo.noise.type=param"],
+                                   ["algo.value_bins=11", "algo.value_min=-50",
+                                    "algo.value_max=0", "algo.twin_critics=true"]],
+                         ids=["ddpg", "crossq", "tqc_recent", "sale_param", "hl_gauss"])
 def test_fused_step_does_not_retrace(tmp_path, extra):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
@@ -724,6 +784,17 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.sale=true algo.crossq=true algo.critic_layer_norm=false",
      "algo.sale=true does not combine with algo.crossq=true: set one of them"),
     ("algo.sale_dim=0", "algo.sale_dim=0 is out of range: must be >= 1"),
+    ("algo.value_bins=1", "algo.value_bins=1 is out of range: must be 0 (a scalar Q) or >= 2"),
+    ("algo.value_bins=51 algo.value_min=-50",
+     "algo.value_bins=51 needs algo.value_min and algo.value_max: the range of Q its bins "
+     "cover"),
+    ("algo.value_bins=51 algo.value_min=0 algo.value_max=-50",
+     "algo.value_min=0.0 is out of range: must be < algo.value_max=-50.0"),
+    ("algo.value_bins=51 algo.value_min=-50 algo.value_max=0 algo.quantiles=25",
+     "algo.value_bins=51 does not combine with algo.quantiles=25: set one of them"),
+    ("algo.value_bins=51 algo.value_min=-50 algo.value_max=0 algo.crossq=true "
+     "algo.critic_layer_norm=false",
+     "algo.value_bins=51 does not combine with algo.crossq=true: set one of them"),
 ])
 def test_ddpg_ranges(override, message):
     with pytest.raises(ConfigError) as err:

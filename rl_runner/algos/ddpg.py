@@ -29,6 +29,9 @@ from rl_runner.envs import EnvSpec, final_observations
 from rl_runner.networks import ObsNormalizer, avg_l1_norm, mlp
 from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
 
+# HL-Gauss: the target histogram's std, in bin widths (Farebrother et al. 2024's choice: it
+# spreads each target over ~6 bins).
+HL_GAUSS_SIGMA = 0.75
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
 UNROLL = 4  # up to this many updates per call are unrolled in the graph; more run in a loop
 LOOP = UNROLL + 1  # the graph variant with a tf.range loop
@@ -136,6 +139,16 @@ def quantile_huber_loss(z: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(weight * huber)
 
 
+def hl_gauss_probs(target: tf.Tensor, edges: tf.Tensor, sigma: float) -> tf.Tensor:
+    """HL-Gauss (Farebrother et al. 2024): scalar targets [batch] as histograms [batch, bins]
+    over the bins between ``edges`` [bins + 1]: the mass of N(target, sigma^2) in each bin,
+    renormalised to the support. Targets are clipped to the support first, so one far outside
+    still makes a histogram (its edge bins) rather than 0 / 0."""
+    target = tf.clip_by_value(target, edges[0], edges[-1])
+    cdf = tf.math.erf((edges[None, :] - target[:, None]) / (math.sqrt(2.0) * sigma))
+    return (cdf[:, 1:] - cdf[:, :-1]) / (cdf[:, -1:] - cdf[:, :1])
+
+
 def soft_update(target: list[tf.Variable], online: list[tf.Variable], tau: float) -> None:
     """target <- tau * online + (1 - tau) * target, for every variable pair."""
     for t, o in zip(target, online):
@@ -191,12 +204,19 @@ class DDPGAgent(tf.Module):
         def critic(name):  # CrossQ's batch renorm replaces the LayerNorm and unit-norm features
             # SALE: the inputs are [s, a | zsa, zs]
             return mlp(obs_dim + act_dim + (2 * cfg.sale_dim if cfg.sale else 0), critic_sizes,
-                       max(1, cfg.quantiles), cfg.activation, name=name,
+                       cfg.quantiles or cfg.value_bins or 1, cfg.activation, name=name,
                        layer_norm=cfg.critic_layer_norm and not cfg.crossq,
                        feature_norm=cfg.feature_norm and not cfg.crossq, batch_renorm=cfg.crossq,
                        embed_split=obs_dim + act_dim if cfg.sale else None)
 
         n_critics = 2 if cfg.twin_critics else 1
+        # HL-Gauss: the bins' edges and centres (the critic's outputs are logits over them).
+        self.value_edges = self.value_centers = None
+        if cfg.value_bins:
+            edges = np.linspace(cfg.value_min, cfg.value_max, cfg.value_bins + 1)
+            self.value_edges = tf.constant(edges, tf.float32)
+            self.value_centers = tf.constant((edges[:-1] + edges[1:]) / 2, tf.float32)
+            self.value_sigma = HL_GAUSS_SIGMA * (edges[1] - edges[0])
         self.policy = DeterministicPolicy(spec, cfg)
         self.actor, self.normalizer = self.policy.actor, self.policy.normalizer
         # CrossQ bootstraps from the online networks: no targets to build or update.
@@ -340,11 +360,15 @@ class DDPGAgent(tf.Module):
         zs = encoder.zs(obs) if zs is None else zs
         return tf.concat([obs, actions, encoder.zsa(zs, actions), zs], axis=1)
 
-    @staticmethod
-    def _q(critic, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """Q at ``critic_input`` rows: a distributional critic's mean quantile; ``training``
-        uses and moves a CrossQ critic's batch statistics."""
-        out = critic(inputs, training=training)
+    def _q(self, critic, inputs: tf.Tensor, training: bool = False) -> tf.Tensor:
+        """Q at ``critic_input`` rows: a distributional critic's mean quantile, an HL-Gauss
+        critic's mean bin; ``training`` uses and moves a CrossQ critic's batch statistics."""
+        return self._q_of(critic(inputs, training=training))
+
+    def _q_of(self, out: tf.Tensor) -> tf.Tensor:
+        """Q from a critic's outputs [batch, 1 | quantiles | bins]."""
+        if self.value_centers is not None:
+            return tf.linalg.matvec(tf.nn.softmax(out), self.value_centers)
         return tf.squeeze(out, axis=1) if out.shape[1] == 1 else tf.reduce_mean(out, axis=1)
 
     # -- losses ------------------------------------------------------------------------------
@@ -394,7 +418,8 @@ class DDPGAgent(tf.Module):
 
     def critic_loss(self, batch: Transitions) -> tuple[tf.Tensor, tf.Tensor]:
         """Sum over critics of the mean squared TD error (distributional: of the quantile Huber
-        loss); and the mean Q of the first critic."""
+        loss; HL-Gauss: of the cross-entropy against the target's histogram); and the mean Q
+        of the first critic."""
         with tf.name_scope("critic_loss"):
             obs = self.normalizer(batch.obs)
             if self.cfg.crossq:
@@ -406,6 +431,12 @@ class DDPGAgent(tf.Module):
                     quantiles = [c(inputs) for c in self.critics]
                     loss = tf.add_n([quantile_huber_loss(z, target) for z in quantiles])
                     return loss, tf.reduce_mean(quantiles[0])
+                if self.cfg.value_bins:
+                    logits = [c(inputs) for c in self.critics]
+                    probs = hl_gauss_probs(target, self.value_edges, self.value_sigma)
+                    loss = tf.add_n([tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+                        probs, out)) for out in logits])
+                    return loss, tf.reduce_mean(self._q_of(logits[0]))
                 qs = [self._q(c, inputs) for c in self.critics]
             loss = tf.add_n([tf.reduce_mean(tf.square(q - target)) for q in qs])
             return loss, tf.reduce_mean(qs[0])
