@@ -230,7 +230,7 @@ Q25 = ("ddpg_g098_d3_q25_s0", "ddpg_g098_d3_q25_s1", "ddpg_g098_d3_q25_s2")  # 2
 SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
            "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = (*SALE128, "ddpg_g098_d3_rec50_s0")
+CANDIDATES = ("ddpg_g098_d3_hlg_s0", "ddpg_g098_d3_utd2_s0", "ddpg_g098_d3_lr2e3_s0")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
