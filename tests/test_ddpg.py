@@ -112,38 +112,47 @@ def test_tqc_pools_the_target_critics_quantiles_and_drops_the_top_ones():
     np.testing.assert_allclose(a.td_target(n_step), [[1.0, 1.25]], rtol=1e-6)
 
 
-def test_quantile_critic_learns_the_quantiles_of_its_targets():
-    # Terminal transitions whose rewards are 0, 10, 20 and 30 in equal parts: 4 quantiles
-    # (tau 1/8 ... 7/8) settle within the Huber threshold (1) of these atoms; a scalar critic
-    # would learn their mean, 15, and the trained critic's Q is that mean.
-    a = agent(quantiles=4, critic_lr=0.05)
-    rewards = np.repeat([0.0, 10.0, 20.0, 30.0], 16)
-    b = batch(rewards.tolist(), [1.0] * 64)
+def fit_critic_to_four_rewards(a: DDPGAgent, steps: int = 800) -> None:
+    """``steps`` critic updates on one batch of terminal transitions whose rewards are 0, 10,
+    20 and 30 in equal parts."""
+    b = batch(np.repeat([0.0, 10.0, 20.0, 30.0], 16).tolist(), [1.0] * 64)
     variables = a.critics[0].trainable_variables
 
     @tf.function
     def fit():
-        for _ in tf.range(800):
+        for _ in tf.range(steps):
             with tf.GradientTape() as tape:
                 loss, _ = a.critic_loss(b)
             a.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     fit()
+
+
+def test_quantile_critic_learns_the_quantiles_of_its_targets():
+    # Terminal transitions whose rewards are 0, 10, 20 and 30 in equal parts: 4 quantiles
+    # (tau 1/8 ... 7/8) settle within the Huber threshold (1) of these atoms; a scalar critic
+    # would learn their mean, 15, and the trained critic's Q is that mean.
+    a = agent(quantiles=4, critic_lr=0.05)
+    fit_critic_to_four_rewards(a)
     inputs = a.critic_input(tf.ones([1, 3]), tf.zeros([1, 2]))
     z = a.critics[0](inputs).numpy()[0]
     np.testing.assert_allclose(z, [0.0, 10.0, 20.0, 30.0], atol=1.0)
     np.testing.assert_allclose(a._q(a.critics[0], inputs), 15.0, atol=1.0)
 
 
+def gauss_histogram(t: float, edges: list[float], sigma: float) -> np.ndarray:
+    """By hand: the mass of N(t, sigma^2) between consecutive ``edges``, over their span's."""
+    cdf = [math.erf((x - t) / (math.sqrt(2.0) * sigma)) for x in edges]
+    return np.diff(cdf) / (cdf[-1] - cdf[0])
+
+
 def test_hl_gauss_histogram_by_hand():
     from rl_runner.algos.ddpg import hl_gauss_probs
 
-    edges = tf.constant([0.0, 1.0, 2.0, 3.0])
-    cdf = lambda x, t: math.erf((x - t) / (math.sqrt(2.0) * 0.75))  # noqa: E731
-    probs = hl_gauss_probs(tf.constant([1.5, 0.2, 10.0]), edges, 0.75).numpy()
+    edges = [0.0, 1.0, 2.0, 3.0]
+    probs = hl_gauss_probs(tf.constant([1.5, 0.2, 10.0]), tf.constant(edges), 0.75).numpy()
     for row, t in zip(probs, [1.5, 0.2, 3.0]):  # 10 is clipped to the support's end
-        mass = [cdf(hi, t) - cdf(lo, t) for lo, hi in ((0, 1), (1, 2), (2, 3))]
-        np.testing.assert_allclose(row, np.array(mass) / (cdf(3, t) - cdf(0, t)), rtol=1e-5)
+        np.testing.assert_allclose(row, gauss_histogram(t, edges, 0.75), rtol=1e-5)
     np.testing.assert_allclose(probs[0, 0], probs[0, 2], rtol=1e-6)  # centred on the middle
     assert probs[1].argmax() == 0 and probs[2].argmax() == 2
 
@@ -156,11 +165,8 @@ def test_hl_gauss_critic_loss_by_hand():
     quantiles(a.critic_targets[0], [0.0, 0.0, 0.0, 0.0])  # uniform: Q' = 2
     b = batch([1.0, 1.0], [0.0, 1.0])
     np.testing.assert_allclose(a.td_target(b), [2.0, 1.0], rtol=1e-6)  # 1 + 0.5 * 2, and 1
-    cdf = lambda x, t: math.erf((x - t) / (math.sqrt(2.0) * 0.75))  # noqa: E731
-    expected = 0.0
-    for t in (2.0, 1.0):
-        mass = np.array([cdf(i + 1, t) - cdf(i, t) for i in range(4)]) / (cdf(4, t) - cdf(0, t))
-        expected += -(mass * np.log([0.1, 0.2, 0.3, 0.4])).sum() / 2
+    expected = sum(-(gauss_histogram(t, [0.0, 1.0, 2.0, 3.0, 4.0], 0.75) * logits).sum() / 2
+                   for t in (2.0, 1.0))  # the mean cross-entropy over the batch
     loss, q = a.critic_loss(b)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     np.testing.assert_allclose(q, 2.5, rtol=1e-6)
@@ -172,18 +178,7 @@ def test_hl_gauss_critic_learns_its_targets_distribution_and_their_mean():
     # softmax puts its mass near the four values, and Q, its mean, is theirs (15); a scalar
     # critic would have only the 15.
     a = agent(value_bins=40, value_min=-5.0, value_max=35.0, critic_lr=0.05)
-    rewards = np.repeat([0.0, 10.0, 20.0, 30.0], 16)
-    b = batch(rewards.tolist(), [1.0] * 64)
-    variables = a.critics[0].trainable_variables
-
-    @tf.function
-    def fit():
-        for _ in tf.range(800):
-            with tf.GradientTape() as tape:
-                loss, _ = a.critic_loss(b)
-            a.critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-
-    fit()
+    fit_critic_to_four_rewards(a)
     inputs = a.critic_input(tf.ones([1, 3]), tf.zeros([1, 2]))
     probs = tf.nn.softmax(a.critics[0](inputs)).numpy()[0]
     centres = np.arange(-4.5, 35.0)
