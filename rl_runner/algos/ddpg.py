@@ -416,17 +416,18 @@ class DDPGAgent(tf.Module):
                 discount = discount[:, None]
         return tf.stop_gradient(rewards + discount * not_done * q_next)
 
-    def critic_loss(self, batch: Transitions) -> tuple[tf.Tensor, tf.Tensor]:
+    def critic_loss(self, batch: Transitions,
+                    zs: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
         """Sum over critics of the mean squared TD error (distributional: of the quantile Huber
         loss; HL-Gauss: of the cross-entropy against the target's histogram); and the mean Q
-        of the first critic."""
+        of the first critic. ``zs``: SALE's fixed embedding of ``batch.obs``, if computed."""
         with tf.name_scope("critic_loss"):
             obs = self.normalizer(batch.obs)
             if self.cfg.crossq:
                 qs, target = self._crossq_values(batch, obs)
             else:
                 target = self.td_target(batch)
-                inputs = self.critic_input(obs, batch.actions, self.policy.encoder)
+                inputs = self.critic_input(obs, batch.actions, self.policy.encoder, zs)
                 if self.cfg.quantiles:
                     quantiles = [c(inputs) for c in self.critics]
                     loss = tf.add_n([quantile_huber_loss(z, target) for z in quantiles])
@@ -456,12 +457,13 @@ class DDPGAgent(tf.Module):
             q_nexts.append(q_next)
         return qs, self.bootstrap(batch, tf.reduce_min(tf.stack(q_nexts), axis=0))
 
-    def actor_loss(self, obs: tf.Tensor) -> tf.Tensor:
-        """-mean Q_1(s, mu(s))."""
+    def actor_loss(self, obs: tf.Tensor, zs: tf.Tensor | None = None) -> tf.Tensor:
+        """-mean Q_1(s, mu(s)); ``zs``: SALE's fixed embedding of ``obs``, if computed."""
         with tf.name_scope("actor_loss"):
             obs = self.normalizer(obs)
             encoder = self.policy.encoder
-            zs = None if encoder is None else encoder.zs(obs)
+            if encoder is not None and zs is None:
+                zs = encoder.zs(obs)
             actions = self.actor(self.policy.actor_input(obs, zs))
             inputs = self.critic_input(obs, actions, encoder, zs)
             return -tf.reduce_mean(self._q(self.critics[0], inputs))
@@ -489,19 +491,21 @@ class DDPGAgent(tf.Module):
         """One full update: sample, (SALE: encoder step,) critic step, and (every policy_delay)
         actor + targets."""
         batch = self.replay.sample(self.cfg.batch_size)
+        zs = None  # SALE: the fixed encoder's embedding of s, for critic and actor alike
         if self.encoder is not None:
             self._encoder_step(batch)
+            zs = self.policy.encoder.zs(self.normalizer(batch.obs))
         critic_vars = self._critic_variables()
         with tf.GradientTape() as tape:
-            qf_loss, qf_values = self.critic_loss(batch)
+            qf_loss, qf_values = self.critic_loss(batch, zs)
         grads = tape.gradient(qf_loss, critic_vars)
         self._flag_nonfinite("qf_loss", qf_loss, grads)
         self.critic_optimizer.apply_gradients(zip(grads, critic_vars))
         self.critic_updates.assign_add(1)
         if self.cfg.policy_delay == 1:  # decided while tracing: no conditional in the graph
-            self._actor_and_targets(batch)
+            self._actor_and_targets(batch, zs)
         elif self.critic_updates % self.cfg.policy_delay == 0:
-            self._actor_and_targets(batch)
+            self._actor_and_targets(batch, zs)
         if self.encoder is not None and self.critic_updates % self.cfg.sale_update_every == 0:
             soft_update(self.encoder_target.weights(), self.policy.encoder.weights(), 1.0)
             soft_update(self.policy.encoder.weights(), self.encoder.weights(), 1.0)
@@ -520,10 +524,10 @@ class DDPGAgent(tf.Module):
         self.encoder_optimizer.apply_gradients(zip(grads, weights))
         self.last_encoder_loss.assign(loss)
 
-    def _actor_and_targets(self, batch: Transitions) -> None:
+    def _actor_and_targets(self, batch: Transitions, zs: tf.Tensor | None = None) -> None:
         actor_vars = self.actor.trainable_variables
         with tf.GradientTape() as tape:
-            actor_loss = self.actor_loss(batch.obs)
+            actor_loss = self.actor_loss(batch.obs, zs)
         grads = tape.gradient(actor_loss, actor_vars)
         self._flag_nonfinite("actor_loss", actor_loss, grads)
         self.actor_optimizer.apply_gradients(zip(grads, actor_vars))
