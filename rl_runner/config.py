@@ -277,19 +277,17 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
     if obj.crossq and obj.critic_layer_norm:
         raise ConfigError(f"{prefix}crossq=true replaces the critic's LayerNorm with batch "
                           f"renormalisation: set {prefix}critic_layer_norm=false")
-    if obj.quantiles == 1:
-        raise ConfigError(f"{prefix}quantiles=1 is out of range: must be 0 (a scalar Q) or >= 2")
-    if obj.quantiles and obj.crossq:
-        raise ConfigError(f"{prefix}quantiles={obj.quantiles} does not combine with "
-                          f"{prefix}crossq=true: set one of them")
-    if obj.value_bins == 1:
-        raise ConfigError(f"{prefix}value_bins=1 is out of range: must be 0 (a scalar Q) or "
-                          ">= 2")
+    for key in ("quantiles", "value_bins"):
+        if getattr(obj, key) == 1:
+            raise ConfigError(f"{prefix}{key}=1 is out of range: must be 0 (a scalar Q) or >= 2")
+    # Options that each replace the same part of the critic or its loss.
+    shown = lambda key: str(getattr(obj, key)).lower()  # noqa: E731 - true, not True
+    for key, other in (("quantiles", "crossq"), ("value_bins", "quantiles"),
+                       ("value_bins", "crossq"), ("sale", "crossq")):
+        if getattr(obj, key) and getattr(obj, other):
+            raise ConfigError(f"{prefix}{key}={shown(key)} does not combine with "
+                              f"{prefix}{other}={shown(other)}: set one of them")
     if obj.value_bins:
-        for other, shown in (("quantiles", obj.quantiles), ("crossq", "true")):
-            if getattr(obj, other):
-                raise ConfigError(f"{prefix}value_bins={obj.value_bins} does not combine with "
-                                  f"{prefix}{other}={shown}: set one of them")
         if obj.value_min is None or obj.value_max is None:
             raise ConfigError(f"{prefix}value_bins={obj.value_bins} needs {prefix}value_min and "
                               f"{prefix}value_max: the range of Q its bins cover (e.g. the "
@@ -297,9 +295,6 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
         if not obj.value_min < obj.value_max:
             raise ConfigError(f"{prefix}value_min={obj.value_min} is out of range: must be < "
                               f"{prefix}value_max={obj.value_max}")
-    if obj.sale and obj.crossq:
-        raise ConfigError(f"{prefix}sale=true does not combine with {prefix}crossq=true: set one "
-                          "of them")
     if obj.sale and obj.n_step > 1:
         raise ConfigError(f"{prefix}sale=true needs {prefix}n_step=1 (its encoder learns "
                           f"one-step dynamics); got n_step={obj.n_step}")
