@@ -190,9 +190,6 @@ RUNS = {  # name -> overrides
                                          "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
                                          "algo.sale=true", "algo.sale_dim=128"]
        for seed in (0, 1, 2)},
-    # Two updates per env step on the preset (~2x its update cost). At Adam 3e-4 UTD 2 gained
-    # ~3 points at 300k (td3_utd2_s0), at 1e-3 ~0.6 (td3_lr1e3_utd2_s0); the preset's curve
-    # still climbs from 200k to 300k.
     # The critic's loss: HL-Gauss (Farebrother et al. 2024), cross-entropy against the TD
     # target spread over 101 bins of [-50, 0] (Pusher's rewards are negative; the preset's Q
     # on replayed batches runs from ~-18 at 30k to ~-9 at 300k), instead of the squared error:
@@ -208,6 +205,9 @@ RUNS = {  # name -> overrides
     "ddpg_g098_d3_lr2e3_s0": ["algo=ddpg", "env=pusher", "seed=0", "algo.actor_lr=0.002",
                               "algo.critic_lr=0.002", "algo.gamma=0.98",
                               "algo.hidden_sizes=[256,256,256]"],
+    # Two updates per env step on the preset (~2x its update cost). At Adam 3e-4 UTD 2 gained
+    # ~3 points at 300k (td3_utd2_s0), at 1e-3 ~0.6 (td3_lr1e3_utd2_s0); the preset's curve
+    # still climbs from 200k to 300k.
     "ddpg_g098_d3_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                              "algo.hidden_sizes=[256,256,256]", "algo.updates_per_step=2"],
 }
