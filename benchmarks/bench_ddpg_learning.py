@@ -210,6 +210,13 @@ RUNS = {  # name -> overrides
     # still climbs from 200k to 300k.
     "ddpg_g098_d3_utd2_s0": ["algo=ddpg", "env=pusher", "seed=0", *LR1E3, "algo.gamma=0.98",
                              "algo.hidden_sizes=[256,256,256]", "algo.updates_per_step=2"],
+    # Smaller batches at the preset's UTD 1: batch 512 learned the push later, not sooner
+    # (ddpg_b512_s0), and small batches kept value nets plastic in Obando-Ceron et al. 2023
+    # ("Small batch deep RL"). Both cost less per update than the preset's 256.
+    **{f"ddpg_g098_d3_b{batch}_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
+                                          "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
+                                          f"algo.batch_size={batch}"]
+       for batch in (64, 128) for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
