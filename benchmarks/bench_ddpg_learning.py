@@ -217,6 +217,13 @@ RUNS = {  # name -> overrides
                                           "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
                                           f"algo.batch_size={batch}"]
        for batch in (64, 128) for seed in (0, 1, 2)},
+    # SiLU instead of ReLU in actor and critic: a ReLU critic is piecewise linear in the action,
+    # so the actor climbs a gradient that is constant on each piece and jumps between them; a
+    # smooth one may steer the slow, precise push better. About the preset's cost.
+    **{f"ddpg_g098_d3_silu_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
+                                      "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
+                                      "algo.activation=silu"]
+       for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
