@@ -224,6 +224,14 @@ RUNS = {  # name -> overrides
                                       "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
                                       "algo.activation=silu"]
        for seed in (0, 1, 2)},
+    # The actor sits at its critic's optimum (actor_vs_critic: a Q-search around its actions
+    # does worse), so the critic's argmax is what limits the push. Twin critics, bootstrapped
+    # from their min as in TD3, with the actor climbing the first one (twin) or the mean of
+    # both (twinmean, new algo.actor_q=mean: an argmax with less of one critic's noise).
+    **{f"ddpg_g098_d3_{name}_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *LR1E3,
+                                        "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]",
+                                        "algo.twin_critics=true", f"algo.actor_q={actor_q}"]
+       for name, actor_q in (("twin", "first"), ("twinmean", "mean")) for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

@@ -104,6 +104,9 @@ class DDPGConfig:
                             choices=["constant", "linear"])
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     twin_critics: bool = knob(False, "TD3: learn two critics and bootstrap from their minimum")
+    actor_q: str = knob("first", "with twin_critics, the Q the actor climbs: the first "
+                        "critic's (TD3) or the mean of both (a less noisy argmax)",
+                        choices=["first", "mean"])
     policy_delay: int = knob(1, "TD3: update the actor and targets every N critic updates",
                              ge=1)
     target_policy_noise: float = knob(0.0, "TD3: std of the noise on the target action "
@@ -295,6 +298,9 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
         if not obj.value_min < obj.value_max:
             raise ConfigError(f"{prefix}value_min={obj.value_min} is out of range: must be < "
                               f"{prefix}value_max={obj.value_max}")
+    if obj.actor_q == "mean" and not obj.twin_critics:
+        raise ConfigError(f"{prefix}actor_q=mean needs {prefix}twin_critics=true: with one "
+                          "critic there is no mean to climb")
     if obj.sale and obj.n_step > 1:
         raise ConfigError(f"{prefix}sale=true needs {prefix}n_step=1 (its encoder learns "
                           f"one-step dynamics); got n_step={obj.n_step}")

@@ -75,6 +75,14 @@ def test_twin_critics_bootstrap_from_the_minimum_and_sum_losses():
     np.testing.assert_allclose(a.td_target(b), [1 + 0.5 * -2.0])  # min(4, -2)
     loss, _ = a.critic_loss(b)
     np.testing.assert_allclose(loss, (1 - 0.0) ** 2 + (3 - 0.0) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -1.0, rtol=1e-6)  # TD3: Q_1
+
+
+def test_actor_q_mean_climbs_the_mean_of_the_twin_critics():
+    a = agent(twin_critics=True, actor_q="mean")
+    constant(a.critics[0], 1.0)
+    constant(a.critics[1], 3.0)
+    np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -2.0, rtol=1e-6)
 
 
 def quantiles(model, values) -> None:
@@ -779,6 +787,9 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.sale=true algo.crossq=true algo.critic_layer_norm=false",
      "algo.sale=true does not combine with algo.crossq=true: set one of them"),
     ("algo.sale_dim=0", "algo.sale_dim=0 is out of range: must be >= 1"),
+    ("algo.actor_q=mean", "algo.actor_q=mean needs algo.twin_critics=true: with one critic "
+                          "there is no mean to climb"),
+    ("algo.actor_q=max", "algo.actor_q='max' is not allowed"),
     ("algo.value_bins=1", "algo.value_bins=1 is out of range: must be 0 (a scalar Q) or >= 2"),
     ("algo.value_bins=51 algo.value_min=-50",
      "algo.value_bins=51 needs algo.value_min and algo.value_max: the range of Q its bins "

@@ -458,7 +458,8 @@ class DDPGAgent(tf.Module):
         return qs, self.bootstrap(batch, tf.reduce_min(tf.stack(q_nexts), axis=0))
 
     def actor_loss(self, obs: tf.Tensor, zs: tf.Tensor | None = None) -> tf.Tensor:
-        """-mean Q_1(s, mu(s)); ``zs``: SALE's fixed embedding of ``obs``, if computed."""
+        """-mean Q_1(s, mu(s)) (``actor_q=mean``: of the critics' mean Q); ``zs``: SALE's fixed
+        embedding of ``obs``, if computed."""
         with tf.name_scope("actor_loss"):
             obs = self.normalizer(obs)
             encoder = self.policy.encoder
@@ -466,6 +467,9 @@ class DDPGAgent(tf.Module):
                 zs = encoder.zs(obs)
             actions = self.actor(self.policy.actor_input(obs, zs))
             inputs = self.critic_input(obs, actions, encoder, zs)
+            if self.cfg.actor_q == "mean":
+                return -tf.reduce_mean(tf.add_n([self._q(c, inputs) for c in self.critics])
+                                       / len(self.critics))
             return -tf.reduce_mean(self._q(self.critics[0], inputs))
 
     # -- updates -----------------------------------------------------------------------------
