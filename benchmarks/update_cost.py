@@ -30,6 +30,10 @@ VARIANTS = {
     "sale": ["algo.sale=true"],
     "sale128": ["algo.sale=true", "algo.sale_dim=128"],
     "hl_gauss": ["algo.value_bins=101", "algo.value_min=-50", "algo.value_max=0"],
+    "batch128": ["algo.batch_size=128"],
+    "silu": ["algo.activation=silu"],
+    "twin": ["algo.twin_critics=true"],
+    "twin_mean": ["algo.twin_critics=true", "algo.actor_q=mean"],
 }
 
 
