@@ -252,7 +252,8 @@ Q25 = ("ddpg_g098_d3_q25_s0", "ddpg_g098_d3_q25_s1", "ddpg_g098_d3_q25_s2")  # 2
 SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
            "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = ("ddpg_g098_d3_hlg_s0", "ddpg_g098_d3_utd2_s0", "ddpg_g098_d3_lr2e3_s0")
+CANDIDATES = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1",
+              "ddpg_g098_d3_twin_s2")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
