@@ -231,6 +231,15 @@ RUNS = {  # name -> overrides
     **{f"ddpg_g098_d3_{name}_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
                                         "algo.twin_critics=true", f"algo.actor_q={actor_q}"]
        for name, actor_q in (("twin", "first"), ("twinmean", "mean")) for seed in (0, 1, 2)},
+    # Twin critics with TD3's target smoothing (no policy delay): the bootstrapped action gets
+    # clipped noise (std 0.2), so the targets average Q over a neighbourhood of the actor's
+    # action instead of trusting one sharp peak. And twin critics at batch 128 (batch 128 tied
+    # with the preset at 0.56x its update cost): a twin preset at about the preset's cost.
+    **{f"ddpg_g098_d3_twin_{name}_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
+                                             "algo.twin_critics=true", extra]
+       for name, extra in (("tps", "algo.target_policy_noise=0.2"),
+                           ("b128", "algo.batch_size=128"))
+       for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
