@@ -4,7 +4,8 @@
 
 Pusher-v5's reward per step is dist + near + ctrl: -|object - goal| (weight 1),
 -|object - fingertip| (weight 0.5) and -|action|^2 (weight 0.1). This runs the run's
-deterministic policy for 20 evaluation episodes (the trainer's eval seeds) and prints each
+deterministic policy for 20 episodes in one env reset from the trainer's eval seed (so other
+start states than the trainer's evals, which reset 20 sub-envs once each) and prints each
 term's mean episode sum, the object-goal distance at the start and at the end, the step at
 which the object first came within 5 cm of the goal, the step at which the fingertip first came
 within 10 cm of the object, and how fast the object then moved towards the goal. It tells a

@@ -34,6 +34,8 @@ VARIANTS = {
     "silu": ["algo.activation=silu"],
     "twin": ["algo.twin_critics=true"],
     "twin_mean": ["algo.twin_critics=true", "algo.actor_q=mean"],
+    "twin_smoothing": ["algo.twin_critics=true", "algo.target_policy_noise=0.2"],
+    "twin_batch128": ["algo.twin_critics=true", "algo.batch_size=128"],
 }
 
 
