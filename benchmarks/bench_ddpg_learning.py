@@ -259,9 +259,10 @@ D4 = ("ddpg_g098_d4_s0", "ddpg_g098_d4_s1", "ddpg_g098_d4_s2")  # four 256 layer
 Q25 = ("ddpg_g098_d3_q25_s0", "ddpg_g098_d3_q25_s1", "ddpg_g098_d3_q25_s2")  # 25 quantiles
 SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
            "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
+TWIN = ("ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1", "ddpg_g098_d3_twin_s2")  # twin critics
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1",
-              "ddpg_g098_d3_twin_s2")
+CANDIDATES = (*TWIN, "ddpg_g098_d3_twin_tps_s0", "ddpg_g098_d3_twin_b128_s0",
+              "ddpg_g098_d3_twin_b128_s1")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
@@ -410,6 +411,7 @@ def report() -> None:
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
         + medians((("`td3_pusher`", PRESET_TD3),
+                   ("`ddpg_pusher` with twin critics", TWIN),
                    ("`ddpg_pusher` with SALE (128)", SALE128),
                    ("`ddpg_pusher` with 25 return quantiles", Q25),
                    ("`ddpg_pusher` with four 256 layers", D4),
