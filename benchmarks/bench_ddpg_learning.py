@@ -261,8 +261,8 @@ SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
            "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
 TWIN = ("ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1", "ddpg_g098_d3_twin_s2")  # twin critics
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = (*TWIN, "ddpg_g098_d3_twin_tps_s0", "ddpg_g098_d3_twin_b128_s0",
-              "ddpg_g098_d3_twin_b128_s1")
+CANDIDATES = (*TWIN, "ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twin_tps_s0",
+              "ddpg_g098_d3_twin_b128_s0", "ddpg_g098_d3_twin_b128_s1")
 # In colour in the PNG; the others in grey.
 SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
