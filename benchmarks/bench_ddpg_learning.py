@@ -240,6 +240,14 @@ RUNS = {  # name -> overrides
        for name, extra in (("tps", "algo.target_policy_noise=0.2"),
                            ("b128", "algo.batch_size=128"))
        for seed in (0, 1, 2)},
+    # The actor on the mean of two critics led twin critics alone: an ensemble takes that
+    # further (REDQ, Chen et al. 2021: N critics, each bootstrapped from the min of 2 drawn at
+    # random per update, so the targets stay as pessimistic as twin critics'), the actor on
+    # the mean of all N, a less noisy argmax still.
+    **{f"ddpg_g098_d3_ens{n}_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
+                                        f"algo.num_critics={n}", "algo.target_critics=2",
+                                        "algo.actor_q=mean"]
+       for n in (3, 4) for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

@@ -85,6 +85,29 @@ def test_actor_q_mean_climbs_the_mean_of_the_twin_critics():
     np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -2.0, rtol=1e-6)
 
 
+def test_an_ensemble_bootstraps_from_the_minimum_of_a_random_subset():
+    # REDQ: 4 critics, the target's min over 2 drawn at random each update.
+    a = agent(gamma=0.5, num_critics=4, target_critics=2, actor_q="mean")
+    for critic, value in zip(a.critics, (1.0, 2.0, 3.0, 6.0)):
+        constant(critic, value)
+    target_values = (4.0, -2.0, 8.0, 0.0)
+    for target, value in zip(a.critic_targets, target_values):
+        constant(target, value)
+    b = batch([1.0], [0.0])
+    targets = {float(a.td_target(b)[0]) for _ in range(200)}
+    # each pair's min occurs, and only those: -2 in 3 pairs of 6 (target 0), 0 in 2 (target
+    # 1), 4 in (4, 8) (target 3); none is the min of all four alone
+    assert targets == {1 + 0.5 * -2.0, 1 + 0.5 * 0.0, 1 + 0.5 * 4.0}
+    # every critic learns, from the target drawn for this update (0, 1 or 3)
+    losses = {round(float(a.critic_loss(b)[0]), 4) for _ in range(50)}
+    assert losses == {1 + 4 + 9 + 36, 0 + 1 + 4 + 25, 4 + 1 + 0 + 9}
+    np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -3.0, rtol=1e-6)  # the mean
+    full = agent(gamma=0.5, num_critics=4)  # target_critics=0: the min over all four
+    for target, value in zip(full.critic_targets, target_values):
+        constant(target, value)
+    np.testing.assert_allclose(full.td_target(b), [1 + 0.5 * -2.0])
+
+
 def quantiles(model, values) -> None:
     """Make a distributional critic output the quantiles ``values`` for every input."""
     weights = [np.zeros_like(w) for w in model.get_weights()]
@@ -787,8 +810,16 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.sale=true algo.crossq=true algo.critic_layer_norm=false",
      "algo.sale=true does not combine with algo.crossq=true: set one of them"),
     ("algo.sale_dim=0", "algo.sale_dim=0 is out of range: must be >= 1"),
-    ("algo.actor_q=mean", "algo.actor_q=mean needs algo.twin_critics=true: with one critic "
-                          "there is no mean to climb"),
+    ("algo.actor_q=mean", "algo.actor_q=mean needs algo.twin_critics=true (or "
+                          "algo.num_critics >= 2): with one critic there is no mean to climb"),
+    ("algo.twin_critics=true algo.num_critics=4",
+     "algo.twin_critics=true means 2 critics, not algo.num_critics=4: set one of them"),
+    ("algo.num_critics=3 algo.target_critics=4",
+     "algo.target_critics=4 is out of range: must be <= the 3 critic(s) learned"),
+    ("algo.target_critics=2", "algo.target_critics=2 is out of range: must be <= the 1 "
+                              "critic(s) learned"),
+    ("algo.num_critics=3 algo.target_critics=2 algo.quantiles=5",
+     "algo.target_critics=2 does not combine with algo.quantiles or algo.crossq"),
     ("algo.actor_q=max", "algo.actor_q='max' is not allowed"),
     ("algo.value_bins=1", "algo.value_bins=1 is out of range: must be 0 (a scalar Q) or >= 2"),
     ("algo.value_bins=51 algo.value_min=-50",

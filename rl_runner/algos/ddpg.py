@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from rl_runner.algos.base import NonFinite, Trainer
-from rl_runner.config import Config, DDPGConfig
+from rl_runner.config import Config, DDPGConfig, critic_count
 from rl_runner.envs import EnvSpec, final_observations
 from rl_runner.networks import ObsNormalizer, avg_l1_norm, mlp
 from rl_runner.replay import ReplayBuffer, Transitions, bytes_needed, check_fits
@@ -209,7 +209,7 @@ class DDPGAgent(tf.Module):
                        feature_norm=cfg.feature_norm and not cfg.crossq, batch_renorm=cfg.crossq,
                        embed_split=obs_dim + act_dim if cfg.sale else None)
 
-        n_critics = 2 if cfg.twin_critics else 1
+        n_critics = critic_count(cfg)
         # HL-Gauss: the bins' edges and centres (the critic's outputs are logits over them).
         self.value_edges = self.value_centers = None
         if cfg.value_bins:
@@ -373,7 +373,8 @@ class DDPGAgent(tf.Module):
 
     # -- losses ------------------------------------------------------------------------------
     def td_target(self, batch: Transitions) -> tf.Tensor:
-        """r + gamma * (1 - terminated) * min_i Q_target_i(s', mu_target(s') [+ clipped noise]).
+        """r + gamma * (1 - terminated) * min_i Q_target_i(s', mu_target(s') [+ clipped noise]),
+        the minimum over every target critic or ``target_critics`` of them drawn at random.
 
         With ``quantiles``: [batch, atoms], TQC's target: the quantiles of every target critic
         at (s', mu'(s')), pooled and sorted, less the top ``drop_quantiles`` per critic, each
@@ -389,9 +390,16 @@ class DDPGAgent(tf.Module):
                                 axis=1)
                 keep = len(self.critic_targets) * (self.cfg.quantiles - self.cfg.drop_quantiles)
                 return self.bootstrap(batch, atoms[:, :keep])
-            q_next = tf.reduce_min(tf.stack([self._q(c, inputs) for c in self.critic_targets]),
-                                   axis=0)
-            return self.bootstrap(batch, q_next)
+            return self.bootstrap(batch, self._min_q(
+                tf.stack([self._q(c, inputs) for c in self.critic_targets])))
+
+    def _min_q(self, q_stack: tf.Tensor) -> tf.Tensor:
+        """The minimum over the critics' Q [critics, batch]; with ``target_critics``, over
+        that many critics drawn at random (the same ones for the whole batch, as REDQ does)."""
+        n, m = len(self.critics), self.cfg.target_critics
+        if 0 < m < n:
+            q_stack = tf.gather(q_stack, tf.argsort(self.rng.uniform([n]))[:m])
+        return tf.reduce_min(q_stack, axis=0)
 
     def next_actions(self, next_obs: tf.Tensor, zs: tf.Tensor | None = None) -> tf.Tensor:
         """mu'(s') (the online mu(s') with CrossQ), with TD3's clipped noise if it is on;
