@@ -20,6 +20,7 @@ REPEATS = 3
 GFLOP_PER_UPDATE = 0.37
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
         "algo.hidden_sizes=[256,256]",  # every figure since the first session (ddpg_pusher: 3)
+        "algo.twin_critics=false", "algo.actor_q=first",  # one critic (ddpg_pusher: two)
         "algo.batch_size=256"]
 
 

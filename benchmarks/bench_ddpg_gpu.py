@@ -17,6 +17,7 @@ BURST = 8        # updates per call in the burst column (`DDPGAgent.train(BURST)
 ENVS = (4, 16, 64)  # num_envs of the vector-env rows (UTD 1: num_envs updates per loop call)
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
         "algo.hidden_sizes=[256,256]",  # every figure since the first session (ddpg_pusher: 3)
+        "algo.twin_critics=false", "algo.actor_q=first",  # one critic (ddpg_pusher: two)
         "device=gpu"]
 
 

@@ -252,10 +252,20 @@ RUNS = {  # name -> overrides
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
 # ran.
+# Since the twenty-first it has twin critics with the actor on their mean: every run that
+# names neither these nor a preset had one critic (and TD3's runs, their actor on the first).
 for _overrides in RUNS.values():
     if not any(o.startswith("algo.hidden_sizes=") for o in _overrides):
         _overrides.append("algo.hidden_sizes=[256,256]")
-PRESET_DDPG = ("ddpg_g098_d3_s0", "ddpg_g098_d3_s1", "ddpg_g098_d3_s2")  # the median's runs
+    if not any(o.startswith(("algo.twin_critics=", "algo.num_critics=", "preset="))
+               for o in _overrides):
+        _overrides.append("algo.twin_critics=false")
+    if not any(o.startswith("algo.actor_q=") for o in _overrides):
+        _overrides.append("algo.actor_q=first")
+# the median's runs
+PRESET_DDPG = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twinmean_s1",
+               "ddpg_g098_d3_twinmean_s2")
+FIFTH_DDPG = ("ddpg_g098_d3_s0", "ddpg_g098_d3_s1", "ddpg_g098_d3_s2")  # one critic
 FOURTH_DDPG = ("ddpg_g098_s0", "ddpg_g098_s1", "ddpg_g098_s2")  # two 256 layers
 THIRD_DDPG = ("ddpg_lr1e3_s0", "ddpg_lr1e3_s1", "ddpg_lr1e3_s2")  # gamma 0.99
 SECOND_DDPG = ("ddpg_pusher_s0", "ddpg_pusher_s1", "ddpg_pusher_s2")  # lr 3e-4
@@ -269,10 +279,11 @@ SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
            "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
 TWIN = ("ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1", "ddpg_g098_d3_twin_s2")  # twin critics
 # The current candidates (the earlier ones are in grey):
-CANDIDATES = (*TWIN, "ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twin_tps_s0",
-              "ddpg_g098_d3_twin_b128_s0", "ddpg_g098_d3_twin_b128_s1")
+ENS3 = ("ddpg_g098_d3_ens3_s0", "ddpg_g098_d3_ens3_s1", "ddpg_g098_d3_ens3_s2")  # 3 critics
+CANDIDATES = (*TWIN, "ddpg_g098_d3_twin_tps_s0", "ddpg_g098_d3_twin_b128_s0",
+              "ddpg_g098_d3_twin_b128_s1", *ENS3)
 # In colour in the PNG; the others in grey.
-SHOWN = (*PRESET_DDPG, *FOURTH_DDPG, *PRESET_TD3, *H400, *CANDIDATES)
+SHOWN = (*PRESET_DDPG, *FIFTH_DDPG, *PRESET_TD3, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
 LATE = (250_000, 300_000)  # one eval wanders by ~1 around a plateau: the mean of these six too
 YLIM = (-60, -20)  # where the presets differ; the collapses of earlier runs went to -370
@@ -378,8 +389,8 @@ def report() -> None:
     ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.55 * i / len(names)) for cmap, names in
-              (("Blues", PRESET_DDPG), ("Greens", FOURTH_DDPG), ("RdPu", PRESET_TD3),
-               ("Purples", H400), ("Oranges", CANDIDATES))
+              (("Blues", PRESET_DDPG), ("Greens", FIFTH_DDPG), ("RdPu", PRESET_TD3),
+               ("Oranges", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
     for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
@@ -419,10 +430,12 @@ def report() -> None:
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
         + medians((("`td3_pusher`", PRESET_TD3),
-                   ("`ddpg_pusher` with twin critics", TWIN),
-                   ("`ddpg_pusher` with SALE (128)", SALE128),
-                   ("`ddpg_pusher` with 25 return quantiles", Q25),
-                   ("`ddpg_pusher` with four 256 layers", D4),
+                   ("`ddpg_pusher` with the actor on the first critic (TD3's)", TWIN),
+                   ("`ddpg_pusher` with 3 critics (REDQ's min of 2)", ENS3),
+                   ("The fifth DDPG preset, one critic", FIFTH_DDPG),
+                   ("The same with SALE (128)", SALE128),
+                   ("The same with 25 return quantiles", Q25),
+                   ("The same with four 256 layers", D4),
                    ("The fourth DDPG preset, two 256 layers", FOURTH_DDPG),
                    ("The same with 400-300 nets", H400),
                    ("The first TD3 preset, Adam 3e-4", FIRST_TD3),

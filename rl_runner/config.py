@@ -104,12 +104,13 @@ class DDPGConfig:
                             choices=["constant", "linear"])
     noise: NoiseConfig = field(default_factory=NoiseConfig)
     twin_critics: bool = knob(False, "TD3: learn two critics and bootstrap from their minimum")
-    num_critics: int = knob(0, "critics learned side by side; 0: 2 with twin_critics, else 1; "
-                            "3 or more: an ensemble (REDQ, Chen et al. 2021)", ge=0)
+    num_critics: int = knob(0, "critics learned side by side, whatever twin_critics says; 0: 2 "
+                            "with twin_critics, else 1; 3 or more: an ensemble (REDQ, Chen et "
+                            "al. 2021)", ge=0)
     target_critics: int = knob(0, "how many critics, drawn at random each update, the target's "
                                "minimum is taken over (REDQ: 2); 0: all of them", ge=0)
-    actor_q: str = knob("first", "with two or more critics, the Q the actor climbs: the first "
-                        "critic's (TD3) or the mean of all (a less noisy argmax)",
+    actor_q: str = knob("first", "the Q the actor climbs: the first critic's (TD3) or the mean "
+                        "of all critics' (a less noisy argmax; with one critic, the same)",
                         choices=["first", "mean"])
     policy_delay: int = knob(1, "TD3: update the actor and targets every N critic updates",
                              ge=1)
@@ -277,7 +278,8 @@ def validate(obj: Any, prefix: str = "") -> None:
 
 
 def critic_count(cfg: DDPGConfig) -> int:
-    """The critics a DDPG config learns: ``num_critics``, else 2 with twin critics, else 1."""
+    """The critics a DDPG config learns: ``num_critics`` where it is set (so that it overrides
+    a preset's ``twin_critics``), else 2 with twin critics, else 1."""
     return cfg.num_critics or (2 if cfg.twin_critics else 1)
 
 
@@ -307,13 +309,7 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
         if not obj.value_min < obj.value_max:
             raise ConfigError(f"{prefix}value_min={obj.value_min} is out of range: must be < "
                               f"{prefix}value_max={obj.value_max}")
-    if obj.twin_critics and obj.num_critics not in (0, 2):
-        raise ConfigError(f"{prefix}twin_critics=true means 2 critics, not {prefix}num_critics="
-                          f"{obj.num_critics}: set one of them")
     critics = critic_count(obj)
-    if obj.actor_q == "mean" and critics < 2:
-        raise ConfigError(f"{prefix}actor_q=mean needs {prefix}twin_critics=true (or "
-                          f"{prefix}num_critics >= 2): with one critic there is no mean to climb")
     if obj.target_critics > critics:
         raise ConfigError(f"{prefix}target_critics={obj.target_critics} is out of range: must be "
                           f"<= the {critics} critic(s) learned ({prefix}num_critics, "

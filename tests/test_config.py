@@ -65,6 +65,13 @@ def test_ddpg_pusher_has_three_layers_and_td3_pusher_keeps_two():
     assert td3.algo.hidden_sizes == [256, 256]
 
 
+def test_ddpg_pusher_has_twin_critics_under_a_mean_and_td3_pusher_climbs_the_first():
+    ddpg = compose(["algo=ddpg", "env=pusher"]).algo
+    td3 = compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"]).algo
+    assert (ddpg.twin_critics, ddpg.actor_q, ddpg.policy_delay) == (True, "mean", 1)
+    assert (td3.twin_critics, td3.actor_q, td3.policy_delay) == (True, "first", 2)
+
+
 def test_preset_overrides_run_level_keys():
     # _self_ comes first in the defaults list, so a preset's total_env_steps wins.
     assert compose(["preset=reinforce_seed"]).total_env_steps == 1_000_000

@@ -83,6 +83,10 @@ def test_actor_q_mean_climbs_the_mean_of_the_twin_critics():
     constant(a.critics[0], 1.0)
     constant(a.critics[1], 3.0)
     np.testing.assert_allclose(a.actor_loss(tf.ones([5, 3])), -2.0, rtol=1e-6)
+    # Turning a preset's twin critics off leaves its actor_q=mean: one critic's Q
+    one = agent(actor_q="mean")
+    constant(one.critics[0], 1.5)
+    np.testing.assert_allclose(one.actor_loss(tf.ones([5, 3])), -1.5, rtol=1e-6)
 
 
 def test_an_ensemble_bootstraps_from_the_minimum_of_a_random_subset():
@@ -106,6 +110,8 @@ def test_an_ensemble_bootstraps_from_the_minimum_of_a_random_subset():
     for target, value in zip(full.critic_targets, target_values):
         constant(target, value)
     np.testing.assert_allclose(full.td_target(b), [1 + 0.5 * -2.0])
+    # num_critics wins over a preset's twin_critics
+    assert len(agent(twin_critics=True, num_critics=3).critics) == 3
 
 
 def quantiles(model, values) -> None:
@@ -810,13 +816,9 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.sale=true algo.crossq=true algo.critic_layer_norm=false",
      "algo.sale=true does not combine with algo.crossq=true: set one of them"),
     ("algo.sale_dim=0", "algo.sale_dim=0 is out of range: must be >= 1"),
-    ("algo.actor_q=mean", "algo.actor_q=mean needs algo.twin_critics=true (or "
-                          "algo.num_critics >= 2): with one critic there is no mean to climb"),
-    ("algo.twin_critics=true algo.num_critics=4",
-     "algo.twin_critics=true means 2 critics, not algo.num_critics=4: set one of them"),
     ("algo.num_critics=3 algo.target_critics=4",
      "algo.target_critics=4 is out of range: must be <= the 3 critic(s) learned"),
-    ("algo.target_critics=2", "algo.target_critics=2 is out of range: must be <= the 1 "
+    ("algo.target_critics=3", "algo.target_critics=3 is out of range: must be <= the 2 "
                               "critic(s) learned"),
     ("algo.num_critics=3 algo.target_critics=2 algo.quantiles=5",
      "algo.target_critics=2 does not combine with algo.quantiles or algo.crossq"),
