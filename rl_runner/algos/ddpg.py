@@ -463,7 +463,7 @@ class DDPGAgent(tf.Module):
             q, q_next = tf.split(self._q(c, inputs, training=True), 2)
             qs.append(q)
             q_nexts.append(q_next)
-        return qs, self.bootstrap(batch, tf.reduce_min(tf.stack(q_nexts), axis=0))
+        return qs, self.bootstrap(batch, self._min_q(tf.stack(q_nexts)))
 
     def actor_loss(self, obs: tf.Tensor, zs: tf.Tensor | None = None) -> tf.Tensor:
         """-mean Q_1(s, mu(s)) (``actor_q=mean``: of the critics' mean Q); ``zs``: SALE's fixed
