@@ -263,7 +263,12 @@ RUNS = {  # name -> overrides
                                            *[o for o in D3 if not o.startswith("algo.gamma=")],
                                            "algo.gamma=0.985", "algo.twin_critics=true",
                                            "algo.actor_q=mean"]
-       for seed in (0, 1, 2)},
+       for seed in (0, 1, 2, 3, 4)},
+    # Seeds 3 and 4 of the preset, beside gamma 0.985's: whether its lead over the preset at
+    # most evals of seeds 0-2 holds on more seeds, and what the preset's median is on five.
+    **{f"ddpg_g098_d3_twinmean_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
+                                          "algo.twin_critics=true", "algo.actor_q=mean"]
+       for seed in (3, 4)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
@@ -298,11 +303,12 @@ TWIN = ("ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1", "ddpg_g098_d3_twin_s2") 
 ENS3 = ("ddpg_g098_d3_ens3_s0", "ddpg_g098_d3_ens3_s1", "ddpg_g098_d3_ens3_s2")  # 3 critics
 DELAY2 = ("ddpg_g098_d3_twinmean_pd2_s0", "ddpg_g098_d3_twinmean_pd2_s1",
           "ddpg_g098_d3_twinmean_pd2_s2")  # TD3's policy delay
-G0985 = ("ddpg_g0985_d3_twinmean_s0", "ddpg_g0985_d3_twinmean_s1",
-         "ddpg_g0985_d3_twinmean_s2")  # gamma 0.985
+G0985 = tuple(f"ddpg_g0985_d3_twinmean_s{seed}" for seed in range(5))  # gamma 0.985
 CANDIDATES = (*ENS3, *DELAY2, *G0985)
+# The preset on five seeds, beside gamma 0.985's five (the issue's median is of seeds 0-2).
+PRESET_5 = (*PRESET_DDPG, "ddpg_g098_d3_twinmean_s3", "ddpg_g098_d3_twinmean_s4")
 # In colour in the PNG; the others in grey.
-SHOWN = (*PRESET_DDPG, *FIFTH_DDPG, *PRESET_TD3, *CANDIDATES)
+SHOWN = (*PRESET_5, *FIFTH_DDPG, *PRESET_TD3, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
 LATE = (250_000, 300_000)  # one eval wanders by ~1 around a plateau: the mean of these six too
 YLIM = (-60, -20)  # where the presets differ; the collapses of earlier runs went to -370
@@ -400,15 +406,28 @@ def report() -> None:
         return [v for n, c in curves.items() if n in names
                 for v in [at(c, 300_000)] if v is not None]
 
-    def medians(groups):  # ' <label> (<n> of 3 seeds, `<runs>`): <median>.' per group with a 300k
-        return "".join(f" {label} ({len(values)} of 3 seeds, `{names[0][:-1]}*`): "
+    def medians(groups):  # ' <label> (<n> of <N> seeds, `<runs>`): <median>.' per group with a 300k
+        return "".join(f" {label} ({len(values)} of {len(names)} seeds, `{names[0][:-1]}*`): "
                        f"{median(values):.1f}." for label, names in groups
                        for values in [at_300(names)] if values)
+
+    def five_seeds(groups):  # medians at each checkpoint and of the late means, seeds 0-4
+        lines = []
+        for label, names in groups:
+            done = [curves[n] for n in names if n in curves and curves[n][-1][0] >= LATE[1]]
+            if len(done) < len(names):
+                continue
+            cells = [median([at(c, step) for c in done]) for step in CHECKPOINTS]
+            lines.append(f"- {label}: " + " / ".join(f"{v:.1f}" for v in cells)
+                         + f", mean 250k-300k {median([late_mean(c) for c in done]):.1f}")
+        if not lines:
+            return []
+        return ["", f"Medians of {len(groups[0][1])} seeds at 100k / 200k / 300k:", *lines]
 
     ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.55 * i / len(names)) for cmap, names in
-              (("Blues", PRESET_DDPG), ("Greens", FIFTH_DDPG), ("RdPu", PRESET_TD3),
+              (("Blues", PRESET_5), ("Greens", FIFTH_DDPG), ("RdPu", PRESET_TD3),
                ("Oranges", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
@@ -463,6 +482,7 @@ def report() -> None:
                    ("The third DDPG preset, gamma 0.99", THIRD_DDPG),
                    ("The second DDPG preset, Adam 3e-4", SECOND_DDPG),
                    ("The first preset", FIRST_PRESET))),
+        *five_seeds((("`ddpg_pusher`", PRESET_5), ("`ddpg_pusher` with gamma 0.985", G0985))),
     ]))
 
 
