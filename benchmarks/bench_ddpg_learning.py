@@ -269,6 +269,13 @@ RUNS = {  # name -> overrides
     **{f"ddpg_g098_d3_twinmean_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
                                           "algo.twin_critics=true", "algo.actor_q=mean"]
        for seed in (3, 4)},
+    # Wider critics (three 512 layers; the actor keeps three 256) on the preset: the actor sits
+    # at its critics' optimum, so the critics limit the push, and BRO (Nauman et al. 2024)
+    # found LayerNorm critics gain with size. 2.37x the preset's update cost (update_cost.py).
+    **{f"ddpg_g098_d3_twinmean_c512_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
+                                               "algo.twin_critics=true", "algo.actor_q=mean",
+                                               "algo.critic_hidden_sizes=[512,512,512]"]
+       for seed in (0, 1, 2)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what

@@ -39,6 +39,8 @@ VARIANTS = {
     "twin_smoothing": ["algo.twin_critics=true", "algo.target_policy_noise=0.2"],
     "twin_batch128": ["algo.twin_critics=true", "algo.batch_size=128"],
     "twin_mean_delay2": ["algo.twin_critics=true", "algo.actor_q=mean", "algo.policy_delay=2"],
+    "twin_mean_c512": ["algo.twin_critics=true", "algo.actor_q=mean",
+                       "algo.critic_hidden_sizes=[512,512,512]"],  # wider critics (BRO's lever)
     "ensemble3": ["algo.num_critics=3", "algo.target_critics=2", "algo.actor_q=mean"],
     "ensemble4": ["algo.num_critics=4", "algo.target_critics=2", "algo.actor_q=mean"],
 }
