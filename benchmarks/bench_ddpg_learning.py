@@ -25,6 +25,8 @@ LR3E4 = ["algo.actor_lr=0.0003", "algo.critic_lr=0.0003"]  # the presets before 
 LR1E3 = ["algo.actor_lr=0.001", "algo.critic_lr=0.001"]  # TD3's, the presets' since
 # ddpg_pusher since the fifteenth session, spelled out (the later entries vary one thing):
 D3 = [*LR1E3, "algo.gamma=0.98", "algo.hidden_sizes=[256,256,256]"]
+# ddpg_pusher since the twenty-first: twin critics, the actor on their mean
+D3_TWINMEAN = [*D3, "algo.twin_critics=true", "algo.actor_q=mean"]
 G099 = ["algo.gamma=0.99"]  # the presets' discount before 0.98
 NORM = ["algo.critic_layer_norm=true", "algo.feature_norm=true"]
 WHITE = ["algo.noise.type=gaussian"]
@@ -252,28 +254,27 @@ RUNS = {  # name -> overrides
     # targets move every second critic update, so the critics fit a target that moves half as
     # often, and the actor (which sits at its critic's optimum) climbs a better-fit mean; an
     # update costs less too.
-    **{f"ddpg_g098_d3_twinmean_pd2_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
-                                              "algo.twin_critics=true", "algo.actor_q=mean",
-                                              "algo.policy_delay=2"]
+    **{f"ddpg_g098_d3_twinmean_pd2_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
+                                              *D3_TWINMEAN, "algo.policy_delay=2"]
        for seed in (0, 1, 2)},
     # A longer horizon on the twin preset: gamma 0.98 won over 0.99 with one critic partly
     # because its Q, half as large, carried less of the overestimation bias; the min over twin
     # targets removes part of that bias, and a longer horizon values a sooner push more.
     **{f"ddpg_g0985_d3_twinmean_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
-                                           *[o for o in D3 if not o.startswith("algo.gamma=")],
-                                           "algo.gamma=0.985", "algo.twin_critics=true",
-                                           "algo.actor_q=mean"]
+                                           *[o for o in D3_TWINMEAN
+                                             if not o.startswith("algo.gamma=")],
+                                           "algo.gamma=0.985"]
        for seed in (0, 1, 2, 3, 4)},
     # Seeds 3 and 4 of the preset, beside gamma 0.985's: whether its lead over the preset at
     # most evals of seeds 0-2 holds on more seeds, and what the preset's median is on five.
-    **{f"ddpg_g098_d3_twinmean_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
-                                          "algo.twin_critics=true", "algo.actor_q=mean"]
+    **{f"ddpg_g098_d3_twinmean_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
+                                          *D3_TWINMEAN]
        for seed in (3, 4)},
     # Wider critics (three 512 layers; the actor keeps three 256) on the preset: the actor sits
     # at its critics' optimum, so the critics limit the push, and BRO (Nauman et al. 2024)
     # found LayerNorm critics gain with size. 2.37x the preset's update cost (update_cost.py).
-    **{f"ddpg_g098_d3_twinmean_c512_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}", *D3,
-                                               "algo.twin_critics=true", "algo.actor_q=mean",
+    **{f"ddpg_g098_d3_twinmean_c512_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
+                                               *D3_TWINMEAN,
                                                "algo.critic_hidden_sizes=[512,512,512]"]
        for seed in (0, 1, 2)},
 }
