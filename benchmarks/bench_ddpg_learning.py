@@ -312,7 +312,8 @@ ENS3 = ("ddpg_g098_d3_ens3_s0", "ddpg_g098_d3_ens3_s1", "ddpg_g098_d3_ens3_s2") 
 DELAY2 = ("ddpg_g098_d3_twinmean_pd2_s0", "ddpg_g098_d3_twinmean_pd2_s1",
           "ddpg_g098_d3_twinmean_pd2_s2")  # TD3's policy delay
 G0985 = tuple(f"ddpg_g0985_d3_twinmean_s{seed}" for seed in range(5))  # gamma 0.985
-CANDIDATES = (*ENS3, *DELAY2, *G0985)
+C512 = tuple(f"ddpg_g098_d3_twinmean_c512_s{seed}" for seed in range(3))  # 3x512 critics
+CANDIDATES = (*ENS3, *DELAY2, *G0985, *C512)
 # The preset on five seeds, beside gamma 0.985's five (the issue's median is of seeds 0-2).
 PRESET_5 = (*PRESET_DDPG, "ddpg_g098_d3_twinmean_s3", "ddpg_g098_d3_twinmean_s4")
 # In colour in the PNG; the others in grey.
@@ -480,6 +481,7 @@ def report() -> None:
                    ("`ddpg_pusher` with 3 critics (REDQ's min of 2)", ENS3),
                    ("`ddpg_pusher` with TD3's policy delay (2)", DELAY2),
                    ("`ddpg_pusher` with gamma 0.985", G0985),
+                   ("`ddpg_pusher` with three 512 layers in each critic", C512),
                    ("The fifth DDPG preset, one critic", FIFTH_DDPG),
                    ("The same with SALE (128)", SALE128),
                    ("The same with 25 return quantiles", Q25),
