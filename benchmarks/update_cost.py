@@ -22,6 +22,7 @@ from benchmarks.harness import make_trainer, rate
 # against that preset ("twin_mean" is ddpg_pusher since).
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=20000",
         "threads=1", "algo.twin_critics=false", "algo.actor_q=first"]
+TWIN_MEAN = ["algo.twin_critics=true", "algo.actor_q=mean"]  # ddpg_pusher's critics since
 VARIANTS = {
     "preset": [],  # the fifth ddpg_pusher: three 256 layers, LayerNorm critic, unit-norm features
     "two_layers": ["algo.hidden_sizes=[256,256]"],
@@ -35,12 +36,11 @@ VARIANTS = {
     "batch128": ["algo.batch_size=128"],
     "silu": ["algo.activation=silu"],
     "twin": ["algo.twin_critics=true"],
-    "twin_mean": ["algo.twin_critics=true", "algo.actor_q=mean"],  # ddpg_pusher since
+    "twin_mean": TWIN_MEAN,  # ddpg_pusher since
     "twin_smoothing": ["algo.twin_critics=true", "algo.target_policy_noise=0.2"],
     "twin_batch128": ["algo.twin_critics=true", "algo.batch_size=128"],
-    "twin_mean_delay2": ["algo.twin_critics=true", "algo.actor_q=mean", "algo.policy_delay=2"],
-    "twin_mean_c512": ["algo.twin_critics=true", "algo.actor_q=mean",
-                       "algo.critic_hidden_sizes=[512,512,512]"],  # wider critics (BRO's lever)
+    "twin_mean_delay2": [*TWIN_MEAN, "algo.policy_delay=2"],
+    "twin_mean_c512": [*TWIN_MEAN, "algo.critic_hidden_sizes=[512,512,512]"],  # BRO's lever
     "ensemble3": ["algo.num_critics=3", "algo.target_critics=2", "algo.actor_q=mean"],
     "ensemble4": ["algo.num_critics=4", "algo.target_critics=2", "algo.actor_q=mean"],
 }
