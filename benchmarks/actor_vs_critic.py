@@ -52,7 +52,7 @@ def main() -> None:
     path = tf.train.latest_checkpoint(str(args.run_dir / "checkpoints"))
     if path is None:
         raise SystemExit(f"{args.run_dir / 'checkpoints'} holds no checkpoint")
-    tf.train.Checkpoint(policy=agent.policy, **agent.checkpoint_parts(False)).restore(
+    tf.train.Checkpoint(policy=agent.eval_policy, **agent.checkpoint_parts(False)).restore(
         path).expect_partial().assert_existing_objects_matched()
     rng = tf.random.Generator.from_seed(0)
     k, sigma = args.candidates, args.sigma

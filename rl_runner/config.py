@@ -112,6 +112,11 @@ class DDPGConfig:
     actor_q: str = knob("first", "the Q the actor climbs: the first critic's (TD3) or the mean "
                         "of all critics' (a less noisy argmax; with one critic, the same)",
                         choices=["first", "mean"])
+    eval_actor: str = knob("online", "the actor that is the run's policy (evaluated, saved as "
+                           "best, exported, loaded by rl-eval): the online actor, or the target "
+                           "actor (its Polyak average, the online actor smoothed over ~1/tau "
+                           "updates); training explores with the online actor either way",
+                           choices=["online", "target"])
     policy_delay: int = knob(1, "TD3: update the actor and targets every N critic updates",
                              ge=1)
     target_policy_noise: float = knob(0.0, "TD3: std of the noise on the target action "
@@ -288,6 +293,9 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
     if obj.buffer_size < obj.batch_size:
         raise ConfigError(f"{prefix}buffer_size={obj.buffer_size} is out of range: must be >= "
                           f"{prefix}batch_size={obj.batch_size}")
+    if obj.crossq and obj.eval_actor == "target":
+        raise ConfigError(f"{prefix}eval_actor=target needs the target actor, and "
+                          f"{prefix}crossq=true has no target networks: use eval_actor=online")
     if obj.crossq and obj.critic_layer_norm:
         raise ConfigError(f"{prefix}crossq=true replaces the critic's LayerNorm with batch "
                           f"renormalisation: set {prefix}critic_layer_norm=false")

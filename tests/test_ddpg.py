@@ -823,6 +823,10 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.num_critics=3 algo.target_critics=2 algo.quantiles=5",
      "algo.target_critics=2 does not combine with algo.quantiles or algo.crossq"),
     ("algo.actor_q=max", "algo.actor_q='max' is not allowed"),
+    ("algo.eval_actor=best", "algo.eval_actor='best' is not allowed"),
+    ("algo.eval_actor=target algo.crossq=true algo.critic_layer_norm=false",
+     "algo.eval_actor=target needs the target actor, and algo.crossq=true has no target "
+     "networks: use eval_actor=online"),
     ("algo.value_bins=1", "algo.value_bins=1 is out of range: must be 0 (a scalar Q) or >= 2"),
     ("algo.value_bins=51 algo.value_min=-50",
      "algo.value_bins=51 needs algo.value_min and algo.value_max: the range of Q its bins "

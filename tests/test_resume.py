@@ -188,6 +188,37 @@ def test_saved_model_gives_the_trainers_actions(tmp_path, overrides):
     np.testing.assert_allclose(loaded.greedy_fn(obs).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_eval_actor_target_is_the_runs_policy_and_resume_keeps_both_actors(tmp_path):
+    from rl_runner.algos.ddpg import DDPGTrainer
+
+    overrides = [*DDPG_TINY, "total_env_steps=1000", "algo.eval_actor=target"]
+    trainer = make_trainer(overrides, tmp_path)
+    trainer.train()  # 500 updates at tau 0.005: the target actor lags the online one
+    agent, spec = trainer.agent, trainer.spec
+    obs = np.random.default_rng(0).normal(size=(6, spec.obs_dim)).astype(np.float32)
+    normalized = agent.normalizer(tf.constant(obs))
+    target = trainer.to_env(agent.actor_target(normalized).numpy())
+    online = trainer.to_env(agent.actor(normalized).numpy())
+    assert np.abs(target - online).max() > 1e-3
+    np.testing.assert_allclose(trainer.act_greedy(obs), target, rtol=1e-5, atol=1e-6)
+    weights = {name: [v.numpy() for v in net.variables]
+               for name, net in (("actor", agent.actor), ("actor_target", agent.actor_target))}
+    trainer.close()
+
+    policy = DDPGTrainer.build_policy(spec, trainer.algo)  # what rl-eval loads
+    restore_policy(tmp_path, policy)
+    np.testing.assert_allclose(policy.greedy(obs).numpy(), target, rtol=1e-5, atol=1e-6)
+    loaded = tf.saved_model.load(str(tmp_path / "policy"))
+    np.testing.assert_allclose(loaded.greedy_fn(obs).numpy(), target, rtol=1e-5, atol=1e-6)
+
+    again = make_trainer(overrides, tmp_path)
+    again.resume()  # each actor back in its own place: exploration goes on with the online one
+    for name, saved in weights.items():
+        for variable, value in zip(getattr(again.agent, name).variables, saved):
+            np.testing.assert_array_equal(variable.numpy(), value)
+    again.close()
+
+
 def rl_eval(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rl_runner.evaluate", *args],
                           capture_output=True, text=True, timeout=300)

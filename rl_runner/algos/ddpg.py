@@ -162,13 +162,18 @@ class DeterministicPolicy(tf.Module):
     """Observation normaliser + actor (+ SALE's fixed encoder): what acting, evaluation and
     the SavedModel need."""
 
-    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, name: str = "actor"):
+    def __init__(self, spec: EnvSpec, cfg: DDPGConfig, name: str = "actor", *,
+                 actor: tf.Module | None = None, like: DeterministicPolicy | None = None):
+        """A new actor; or ``actor`` with ``like``'s normaliser and encoder (the target actor's
+        policy, for ``eval_actor=target``)."""
         super().__init__(name="policy")
-        self.normalizer = ObsNormalizer(spec.obs_dim, cfg.normalize_obs)
-        self.actor = actor_net(spec, cfg, name)
+        self.normalizer = (like.normalizer if like is not None else
+                           ObsNormalizer(spec.obs_dim, cfg.normalize_obs))
+        self.actor = actor if actor is not None else actor_net(spec, cfg, name)
         # SALE: the fixed copy of the encoder that actor and critic see (see DDPGAgent.update).
-        self.encoder = (SaleEncoder(spec.obs_dim, spec.num_actions, cfg.sale_dim,
-                                    "encoder_fixed") if cfg.sale else None)
+        self.encoder = like.encoder if like is not None else (
+            SaleEncoder(spec.obs_dim, spec.num_actions, cfg.sale_dim, "encoder_fixed")
+            if cfg.sale else None)
         self.low = tf.constant(spec.action_low)
         self.high = tf.constant(spec.action_high)
 
@@ -226,6 +231,10 @@ class DDPGAgent(tf.Module):
                                                      for i in range(n_critics)]
         if self.actor_target is not None:
             soft_update(self.actor_target.variables, self.actor.variables, 1.0)
+        # The run's policy (evaluation, best checkpoint, export): the online actor, or the
+        # target actor, the online one averaged over ~1/tau updates (eval_actor=target).
+        self.eval_policy = self.policy if cfg.eval_actor == "online" else DeterministicPolicy(
+            spec, cfg, actor=self.actor_target, like=self.policy)
         for target, online in zip(self.critic_targets, self.critics):
             soft_update(target.variables, online.variables, 1.0)
 
@@ -291,6 +300,8 @@ class DDPGAgent(tf.Module):
         self._counts: dict[int, tf.Tensor] = {}  # update counts as tensors, made once each
         # Acting outside the hot loop (the first action, evaluation): one fixed signature.
         self.act = self.compiled["act"].get_concrete_function(obs_spec)
+        self.act_eval = self.act if self.eval_policy is self.policy else tf.function(
+            self.eval_policy.__call__).get_concrete_function(obs_spec)
 
     def _call(self, name: str, num_updates: int):
         """The direct call of graph ``name`` for ``num_updates`` updates, and the count tensor.
@@ -332,6 +343,8 @@ class DDPGAgent(tf.Module):
                  "replay_rng": self.replay.rng}
         if self.actor_target is not None:
             parts["actor_target"] = self.actor_target
+        if self.eval_policy is not self.policy:  # the checkpoint's policy holds the target actor
+            parts["actor"] = self.actor
         if self.perturbed_actor is not None:
             parts.update(perturbed_actor=self.perturbed_actor,
                          param_noise_std=self.param_noise_std, param_noise_rng=self.param_rng)
@@ -681,7 +694,7 @@ class DDPGTrainer(Trainer):
         total_updates = math.ceil(max(0, cfg.total_env_steps - self.algo.learning_starts
                                       + cfg.num_envs) * self.algo.updates_per_step)
         self.agent = DDPGAgent(spec, self.algo, cfg.seed, cfg.num_envs, total_updates)
-        self.policy = self.agent.policy
+        self.policy = self.agent.eval_policy
         self.noise = Exploration(self.algo.noise, cfg.num_envs, spec.num_actions, self.rng,
                                  spec.max_episode_steps)
         self.low, self.high = spec.action_low, spec.action_high
@@ -760,7 +773,7 @@ class DDPGTrainer(Trainer):
         return [done[:, None]] if self.algo.n_step > 1 else []
 
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        return self.to_env(self.agent.act(tf.constant(obs, tf.float32)).numpy())
+        return self.to_env(self.agent.act_eval(tf.constant(obs, tf.float32)).numpy())
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint_parts(self) -> dict:
