@@ -277,12 +277,20 @@ RUNS = {  # name -> overrides
                                                *D3_TWINMEAN,
                                                "algo.critic_hidden_sizes=[512,512,512]"]
        for seed in (0, 1, 2)},
+    # ddpg_pusher since the twenty-sixth session: the same training, with the target
+    # (Polyak-averaged) actor as the run's policy (`algo.eval_actor=target`). It beat the online
+    # actor at 300k on all 15 runs above that got there (benchmarks/eval_actors.py).
+    **{f"ddpg_g098_d3_twinmean_tgt_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
+                                              *D3_TWINMEAN, "algo.eval_actor=target"]
+       for seed in (0, 1, 2, 3, 4)},
 }
 # Until the fifteenth session `ddpg_pusher` had algo=ddpg's two 256 layers; it has three since.
 # Every run above that names no sizes ran with two: pinned, so that each entry still says what
 # ran.
 # Since the twenty-first it has twin critics with the actor on their mean: every run that
 # names neither these nor a preset had one critic (and TD3's runs, their actor on the first).
+# Since the twenty-sixth its policy is the target actor: every run above evaluated the online
+# one.
 for _overrides in RUNS.values():
     if not any(o.startswith("algo.hidden_sizes=") for o in _overrides):
         _overrides.append("algo.hidden_sizes=[256,256]")
@@ -291,6 +299,8 @@ for _overrides in RUNS.values():
         _overrides.append("algo.twin_critics=false")
     if not any(o.startswith("algo.actor_q=") for o in _overrides):
         _overrides.append("algo.actor_q=first")
+    if not any(o.startswith("algo.eval_actor=") for o in _overrides):
+        _overrides.append("algo.eval_actor=online")
 # the median's runs
 PRESET_DDPG = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twinmean_s1",
                "ddpg_g098_d3_twinmean_s2")

@@ -293,9 +293,6 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
     if obj.buffer_size < obj.batch_size:
         raise ConfigError(f"{prefix}buffer_size={obj.buffer_size} is out of range: must be >= "
                           f"{prefix}batch_size={obj.batch_size}")
-    if obj.crossq and obj.eval_actor == "target":
-        raise ConfigError(f"{prefix}eval_actor=target needs the target actor, and "
-                          f"{prefix}crossq=true has no target networks: use eval_actor=online")
     if obj.crossq and obj.critic_layer_norm:
         raise ConfigError(f"{prefix}crossq=true replaces the critic's LayerNorm with batch "
                           f"renormalisation: set {prefix}critic_layer_norm=false")
@@ -332,6 +329,10 @@ def _check_ddpg(obj: DDPGConfig, prefix: str) -> None:
         raise ConfigError(f"{prefix}drop_quantiles={obj.drop_quantiles} is out of range: must be "
                           f"< {prefix}quantiles={obj.quantiles} (a distributional critic keeps "
                           f"at least one quantile)")
+    if obj.crossq and obj.eval_actor == "target":
+        raise ConfigError(f"{prefix}eval_actor=target needs the target actor, and "
+                          f"{prefix}crossq=true has no target networks: set "
+                          f"{prefix}eval_actor=online")
 
 
 def load_run_config(run_dir) -> Config:

@@ -72,6 +72,12 @@ def test_ddpg_pusher_has_twin_critics_under_a_mean_and_td3_pusher_climbs_the_fir
     assert (td3.twin_critics, td3.actor_q, td3.policy_delay) == (True, "first", 2)
 
 
+def test_ddpg_pusher_evaluates_the_target_actor_and_td3_pusher_the_online_one():
+    assert compose(["algo=ddpg", "env=pusher"]).algo.eval_actor == "target"
+    assert compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"]).algo.eval_actor == "online"
+    assert compose(["algo=ddpg", "env=gym", "env.id=Pendulum-v1"]).algo.eval_actor == "online"
+
+
 def test_preset_overrides_run_level_keys():
     # _self_ comes first in the defaults list, so a preset's total_env_steps wins.
     assert compose(["preset=reinforce_seed"]).total_env_steps == 1_000_000

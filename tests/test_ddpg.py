@@ -725,7 +725,8 @@ def test_asymmetric_bounds_are_scaled_affinely(tmp_path):
     trainer.close()
 
 
-@pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false"],
+@pytest.mark.parametrize("extra", [[], ["algo.crossq=true", "algo.critic_layer_norm=false",
+                                        "algo.eval_actor=online"],
                                    ["algo.quantiles=5", "algo.twin_critics=true",
                                     "algo.drop_quantiles=1", "algo.recent_fraction=0.5"],
                                    ["algo.sale=true", "algo.sale_dim=16", "algo.n_step=1",
@@ -826,7 +827,7 @@ def test_pusher_v4_without_the_legacy_extra_says_what_to_install():
     ("algo.eval_actor=best", "algo.eval_actor='best' is not allowed"),
     ("algo.eval_actor=target algo.crossq=true algo.critic_layer_norm=false",
      "algo.eval_actor=target needs the target actor, and algo.crossq=true has no target "
-     "networks: use eval_actor=online"),
+     "networks: set algo.eval_actor=online"),
     ("algo.value_bins=1", "algo.value_bins=1 is out of range: must be 0 (a scalar Q) or >= 2"),
     ("algo.value_bins=51 algo.value_min=-50",
      "algo.value_bins=51 needs algo.value_min and algo.value_max: the range of Q its bins "
