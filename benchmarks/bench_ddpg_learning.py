@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import HERE, ROOT, median, write_fragment
+from benchmarks.eval_actors import compare as compare_actors
 
 # What earlier presets and candidates set, spelled out so their runs stay reproducible after
 # the preset moves on.
@@ -279,7 +280,7 @@ RUNS = {  # name -> overrides
        for seed in (0, 1, 2)},
     # ddpg_pusher since the twenty-sixth session: the same training, with the target
     # (Polyak-averaged) actor as the run's policy (`algo.eval_actor=target`). It beat the online
-    # actor at 300k on all 15 runs above that got there (benchmarks/eval_actors.py).
+    # actor at 300k on all 16 runs above that got there (benchmarks/eval_actors.py).
     **{f"ddpg_g098_d3_twinmean_tgt_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
                                               *D3_TWINMEAN, "algo.eval_actor=target"]
        for seed in (0, 1, 2, 3, 4)},
@@ -301,9 +302,11 @@ for _overrides in RUNS.values():
         _overrides.append("algo.actor_q=first")
     if not any(o.startswith("algo.eval_actor=") for o in _overrides):
         _overrides.append("algo.eval_actor=online")
-# the median's runs
-PRESET_DDPG = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twinmean_s1",
-               "ddpg_g098_d3_twinmean_s2")
+# the median's runs: ddpg_pusher as it is, the target actor evaluated
+PRESET_DDPG = tuple(f"ddpg_g098_d3_twinmean_tgt_s{seed}" for seed in range(3))
+# the same training, the online actor evaluated (the preset until the twenty-sixth session)
+SIXTH_DDPG = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twinmean_s1",
+              "ddpg_g098_d3_twinmean_s2")
 FIFTH_DDPG = ("ddpg_g098_d3_s0", "ddpg_g098_d3_s1", "ddpg_g098_d3_s2")  # one critic
 FOURTH_DDPG = ("ddpg_g098_s0", "ddpg_g098_s1", "ddpg_g098_s2")  # two 256 layers
 THIRD_DDPG = ("ddpg_lr1e3_s0", "ddpg_lr1e3_s1", "ddpg_lr1e3_s2")  # gamma 0.99
@@ -324,10 +327,11 @@ DELAY2 = ("ddpg_g098_d3_twinmean_pd2_s0", "ddpg_g098_d3_twinmean_pd2_s1",
 G0985 = tuple(f"ddpg_g0985_d3_twinmean_s{seed}" for seed in range(5))  # gamma 0.985
 C512 = tuple(f"ddpg_g098_d3_twinmean_c512_s{seed}" for seed in range(3))  # 3x512 critics
 CANDIDATES = (*ENS3, *DELAY2, *G0985, *C512)
-# The preset on five seeds, beside gamma 0.985's five (the issue's median is of seeds 0-2).
-PRESET_5 = (*PRESET_DDPG, "ddpg_g098_d3_twinmean_s3", "ddpg_g098_d3_twinmean_s4")
+# The presets on five seeds, beside gamma 0.985's five (the issue's median is of seeds 0-2).
+PRESET_5 = (*PRESET_DDPG, "ddpg_g098_d3_twinmean_tgt_s3", "ddpg_g098_d3_twinmean_tgt_s4")
+SIXTH_5 = (*SIXTH_DDPG, "ddpg_g098_d3_twinmean_s3", "ddpg_g098_d3_twinmean_s4")
 # In colour in the PNG; the others in grey.
-SHOWN = (*PRESET_5, *FIFTH_DDPG, *PRESET_TD3, *CANDIDATES)
+SHOWN = (*PRESET_5, *SIXTH_5, *FIFTH_DDPG, *PRESET_TD3, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
 LATE = (250_000, 300_000)  # one eval wanders by ~1 around a plateau: the mean of these six too
 YLIM = (-60, -20)  # where the presets differ; the collapses of earlier runs went to -370
@@ -387,6 +391,26 @@ def binned(curve: list[tuple[int, float]], width: int = 2000) -> list[tuple[int,
     return [((b + 1) * width, sum(v) / len(v)) for b, v in sorted(bins.items())]
 
 
+def actor_rows(actors: dict[str, list]) -> list[str]:
+    """The table of benchmarks/eval_actors.py: each run's kept checkpoints, online / target."""
+    if not actors:
+        return []
+    steps = sorted({step for rows in actors.values() for step, _, _ in rows})
+    gains = [target - online for rows in actors.values() for _, online, target in rows]
+    at_end = [rows[-1][2] - rows[-1][1] for rows in actors.values()]
+    return ["", "Online / target (Polyak-averaged) actor on the same eval start states, at the "
+            "checkpoints each run kept (`benchmarks/eval_actors.py`; `algo.eval_actor=target` "
+            "logs the second). The target actor is ahead at the last checkpoint in "
+            f"{sum(g > 0 for g in at_end)} of {len(at_end)} runs (median gain "
+            f"{median(at_end):.2f}), at all of them in {sum(g > 0 for g in gains)} of "
+            f"{len(gains)}.", "",
+            "| run | " + " | ".join(f"@{step // 1000}k" for step in steps) + " |",
+            "|---|" + "---|" * len(steps),
+            *(f"| {name} | " + " | ".join(
+                next((f"{a:.1f} / {b:.1f}" for s, a, b in rows if s == step), "—")
+                for step in steps) + " |" for name, rows in actors.items())]
+
+
 def report() -> None:
     import matplotlib
 
@@ -406,7 +430,14 @@ def report() -> None:
             curves[name] = curve
             training[name] = binned(scalar_curve(OUT / name, "charts/episodic_return"))
     curves = {name: curves[name] for name in RUNS if name in curves}
-    saved.write_text(json.dumps({"eval": curves, "training": training}) + "\n")
+    actors = stored.get("actors", {})
+    for name, curve in curves.items():  # online against target actor, once a run is at 300k
+        if ((OUT / name).exists() and curve[-1][0] >= LATE[1]
+                and actors.get(name, [[None]])[-1][0] != curve[-1][0]):
+            actors[name] = [list(row) for row in compare_actors(OUT / name)]
+    actors = {name: actors[name] for name in RUNS if name in actors}
+    saved.write_text(json.dumps({"eval": curves, "training": training, "actors": actors})
+                     + "\n")
 
     def at(curve, step):
         points = [v for s, v in curve if s <= step]
@@ -446,8 +477,8 @@ def report() -> None:
     ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.55 * i / len(names)) for cmap, names in
-              (("Blues", PRESET_5), ("Greens", FIFTH_DDPG), ("RdPu", PRESET_TD3),
-               ("Oranges", CANDIDATES))
+              (("Blues", PRESET_5), ("Purples", SIXTH_5), ("Greens", FIFTH_DDPG),
+               ("RdPu", PRESET_TD3), ("Oranges", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
     for name, curve in sorted(curves.items(), key=lambda item: item[0] in SHOWN):
@@ -486,7 +517,9 @@ def report() -> None:
         f"`{PRESET_DDPG[0][:-1]}*`): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
-        + medians((("`td3_pusher`", PRESET_TD3),
+        + medians((("The sixth DDPG preset (the same training), the online actor evaluated",
+                    SIXTH_DDPG),
+                   ("`td3_pusher`", PRESET_TD3),
                    ("`ddpg_pusher` with the actor on the first critic (TD3's)", TWIN),
                    ("`ddpg_pusher` with 3 critics (REDQ's min of 2)", ENS3),
                    ("`ddpg_pusher` with TD3's policy delay (2)", DELAY2),
@@ -502,7 +535,9 @@ def report() -> None:
                    ("The third DDPG preset, gamma 0.99", THIRD_DDPG),
                    ("The second DDPG preset, Adam 3e-4", SECOND_DDPG),
                    ("The first preset", FIRST_PRESET))),
-        *five_seeds((("`ddpg_pusher`", PRESET_5), ("`ddpg_pusher` with gamma 0.985", G0985))),
+        *five_seeds((("`ddpg_pusher`", PRESET_5), ("The sixth preset (the online actor)", SIXTH_5),
+                     ("The sixth preset with gamma 0.985", G0985))),
+        *actor_rows(actors),
     ]))
 
 
