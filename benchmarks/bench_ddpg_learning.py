@@ -530,8 +530,7 @@ def report() -> None:
         f"`{PRESET_DDPG[0][:-1]}*`): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
-        + medians((("The sixth DDPG preset (the same training), the online actor evaluated",
-                    SIXTH_DDPG),
+        + medians((("The sixth DDPG preset, the online actor evaluated", SIXTH_DDPG),
                    ("`td3_pusher`", PRESET_TD3),
                    ("`ddpg_pusher` with the actor on the first critic (TD3's)", TWIN),
                    ("`ddpg_pusher` with 3 critics (REDQ's min of 2)", ENS3),
