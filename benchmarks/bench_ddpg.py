@@ -21,6 +21,7 @@ GFLOP_PER_UPDATE = 0.37
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
         "algo.hidden_sizes=[256,256]",  # every figure since the first session (ddpg_pusher: 3)
         "algo.twin_critics=false", "algo.actor_q=first",  # one critic (ddpg_pusher: two)
+        "algo.updates_per_step=1",  # the roof is at UTD 1 (ddpg_pusher: 2)
         "algo.batch_size=256"]
 
 

@@ -18,6 +18,7 @@ ENVS = (4, 16, 64)  # num_envs of the vector-env rows (UTD 1: num_envs updates p
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
         "algo.hidden_sizes=[256,256]",  # every figure since the first session (ddpg_pusher: 3)
         "algo.twin_critics=false", "algo.actor_q=first",  # one critic (ddpg_pusher: two)
+        "algo.updates_per_step=1",  # the roof is at UTD 1 (ddpg_pusher: 2)
         "device=gpu"]
 
 

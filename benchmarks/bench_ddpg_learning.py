@@ -302,7 +302,8 @@ RUNS = {  # name -> overrides
 # Since the twenty-first it has twin critics with the actor on their mean: every run that
 # names neither these nor a preset had one critic (and TD3's runs, their actor on the first).
 # Since the twenty-sixth its policy is the target actor: every run above evaluated the online
-# one.
+# one. Since the twenty-seventh it makes two updates per env step: every run above that names
+# no UTD ratio made one.
 for _overrides in RUNS.values():
     if not any(o.startswith("algo.hidden_sizes=") for o in _overrides):
         _overrides.append("algo.hidden_sizes=[256,256]")
@@ -313,8 +314,12 @@ for _overrides in RUNS.values():
         _overrides.append("algo.actor_q=first")
     if not any(o.startswith("algo.eval_actor=") for o in _overrides):
         _overrides.append("algo.eval_actor=online")
+    if not any(o.startswith(("algo.updates_per_step=", "preset=")) for o in _overrides):
+        _overrides.append("algo.updates_per_step=1")
 # the median's runs: ddpg_pusher as it is, the target actor evaluated
-PRESET_DDPG = tuple(f"ddpg_g098_d3_twinmean_tgt_s{seed}" for seed in range(3))
+PRESET_DDPG = tuple(f"ddpg_g098_d3_twinmean_tgt_utd2_s{seed}" for seed in range(3))
+# one update per env step (the preset in the twenty-sixth session)
+SEVENTH_DDPG = tuple(f"ddpg_g098_d3_twinmean_tgt_s{seed}" for seed in range(3))
 # the same training, the online actor evaluated (the preset until the twenty-sixth session)
 SIXTH_DDPG = ("ddpg_g098_d3_twinmean_s0", "ddpg_g098_d3_twinmean_s1",
               "ddpg_g098_d3_twinmean_s2")
@@ -331,20 +336,18 @@ Q25 = ("ddpg_g098_d3_q25_s0", "ddpg_g098_d3_q25_s1", "ddpg_g098_d3_q25_s2")  # 2
 SALE128 = ("ddpg_g098_d3_sale128_s0", "ddpg_g098_d3_sale128_s1",
            "ddpg_g098_d3_sale128_s2")  # TD7's embeddings, 128 wide
 TWIN = ("ddpg_g098_d3_twin_s0", "ddpg_g098_d3_twin_s1", "ddpg_g098_d3_twin_s2")  # twin critics
-# The levers tried on the sixth preset (none adopted; in the PNG they are grey):
+# The levers tried on the sixth preset (none adopted; in the PNG only the last is in colour):
 ENS3 = ("ddpg_g098_d3_ens3_s0", "ddpg_g098_d3_ens3_s1", "ddpg_g098_d3_ens3_s2")  # 3 critics
 DELAY2 = ("ddpg_g098_d3_twinmean_pd2_s0", "ddpg_g098_d3_twinmean_pd2_s1",
           "ddpg_g098_d3_twinmean_pd2_s2")  # TD3's policy delay
 G0985 = tuple(f"ddpg_g0985_d3_twinmean_s{seed}" for seed in range(5))  # gamma 0.985
 C512 = tuple(f"ddpg_g098_d3_twinmean_c512_s{seed}" for seed in range(3))  # 3x512 critics
-# Two updates per env step on the preset (the twenty-seventh session's candidate, in colour)
-UTD2 = tuple(f"ddpg_g098_d3_twinmean_tgt_utd2_s{seed}" for seed in range(3))
-CANDIDATES = UTD2
+CANDIDATES = C512
 # The presets on five seeds, beside gamma 0.985's five (the issue's median is of seeds 0-2).
-PRESET_5 = (*PRESET_DDPG, "ddpg_g098_d3_twinmean_tgt_s3", "ddpg_g098_d3_twinmean_tgt_s4")
+SEVENTH_5 = (*SEVENTH_DDPG, "ddpg_g098_d3_twinmean_tgt_s3", "ddpg_g098_d3_twinmean_tgt_s4")
 SIXTH_5 = (*SIXTH_DDPG, "ddpg_g098_d3_twinmean_s3", "ddpg_g098_d3_twinmean_s4")
 # In colour in the PNG; the others in grey.
-SHOWN = (*PRESET_5, *SIXTH_5, *FIFTH_DDPG, *PRESET_TD3, *CANDIDATES)
+SHOWN = (*PRESET_DDPG, *SEVENTH_5, *SIXTH_5, *PRESET_TD3, *CANDIDATES)
 CHECKPOINTS = (100_000, 200_000, 300_000)
 LATE = (250_000, 300_000)  # one eval wanders by ~1 around a plateau: the mean of these six too
 YLIM = (-60, -20)  # where the presets differ; the collapses of earlier runs went to -370
@@ -494,7 +497,7 @@ def report() -> None:
     ddpg_300 = at_300(PRESET_DDPG)
     fig, (ax, ax_train) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     colors = {name: plt.get_cmap(cmap)(0.4 + 0.55 * i / len(names)) for cmap, names in
-              (("Blues", PRESET_5), ("Purples", SIXTH_5), ("Greens", FIFTH_DDPG),
+              (("Blues", PRESET_DDPG), ("Purples", SEVENTH_5), ("Greens", SIXTH_5),
                ("RdPu", PRESET_TD3), ("Oranges", CANDIDATES))
               for i, name in enumerate(names)}
     earlier = [name for name in curves if name not in SHOWN]
@@ -534,7 +537,7 @@ def report() -> None:
         f"`{PRESET_DDPG[0][:-1]}*`): "
         f"{f'{median(ddpg_300):.1f}' if ddpg_300 else 'not reached'}** (target >= -25; "
         "published DDPG/TD3 after 1M steps: -30 ... -77; SB3 SAC: -36 @100k, -26 @1M)."
-        + medians((("`ddpg_pusher` with two updates per env step (UTD 2)", UTD2),
+        + medians((("The seventh DDPG preset, one update per env step", SEVENTH_DDPG),
                    ("The sixth DDPG preset, the online actor evaluated", SIXTH_DDPG),
                    ("`td3_pusher`", PRESET_TD3),
                    ("`ddpg_pusher` with the actor on the first critic (TD3's)", TWIN),
@@ -552,7 +555,8 @@ def report() -> None:
                    ("The third DDPG preset, gamma 0.99", THIRD_DDPG),
                    ("The second DDPG preset, Adam 3e-4", SECOND_DDPG),
                    ("The first preset", FIRST_PRESET))),
-        *five_seeds((("`ddpg_pusher`", PRESET_5), ("The sixth preset (the online actor)", SIXTH_5),
+        *five_seeds((("The seventh preset (UTD 1)", SEVENTH_5),
+                     ("The sixth preset (the online actor)", SIXTH_5),
                      ("The sixth preset with gamma 0.985", G0985))),
         *actor_rows(actors),
     ]))

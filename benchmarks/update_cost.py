@@ -21,7 +21,8 @@ from benchmarks.harness import make_trainer, rate
 # One critic, as ddpg_pusher had until the twenty-first session: every variant's figure is
 # against that preset ("twin_mean" is ddpg_pusher since).
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=20000",
-        "threads=1", "algo.twin_critics=false", "algo.actor_q=first"]
+        "threads=1", "algo.twin_critics=false", "algo.actor_q=first",
+        "algo.updates_per_step=1"]  # the cost of one update (ddpg_pusher makes two per step)
 TWIN_MEAN = ["algo.twin_critics=true", "algo.actor_q=mean"]  # ddpg_pusher's critics since
 VARIANTS = {
     "preset": [],  # the fifth ddpg_pusher: three 256 layers, LayerNorm critic, unit-norm features

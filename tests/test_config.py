@@ -78,6 +78,13 @@ def test_ddpg_pusher_evaluates_the_target_actor_and_td3_pusher_the_online_one():
     assert compose(["algo=ddpg", "env=gym", "env.id=Pendulum-v1"]).algo.eval_actor == "online"
 
 
+def test_ddpg_pusher_makes_two_updates_per_env_step_and_td3_pusher_one():
+    assert compose(["algo=ddpg", "env=pusher"]).algo.updates_per_step == 2
+    assert compose(["algo=ddpg", "env=pusher_v4"]).algo.updates_per_step == 2
+    assert compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"]).algo.updates_per_step == 1
+    assert compose(["algo=ddpg", "env=pusher", "preset=ddpg_seed"]).algo.updates_per_step == 1
+
+
 def test_preset_overrides_run_level_keys():
     # _self_ comes first in the defaults list, so a preset's total_env_steps wins.
     assert compose(["preset=reinforce_seed"]).total_env_steps == 1_000_000

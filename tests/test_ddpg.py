@@ -738,6 +738,7 @@ def test_fused_step_does_not_retrace(tmp_path, extra):
     typed, spec = prepare(compose(["algo=ddpg", "env=pusher", "algo.buffer_size=5000",
                                    "algo.learning_starts=20", "algo.batch_size=16",
                                    "algo.hidden_sizes=[32,32]", "num_envs=2", "algo.n_step=3",
+                                   "algo.updates_per_step=1",
                                    "progress=false", *extra]))
     trainer = DDPGTrainer(typed, spec, tmp_path)
     for _ in range(40):  # random phase (0 updates), then 2 updates per call

@@ -19,6 +19,6 @@ def test_ddpg_runs_on_pusher_v4(tmp_path):
                                 "algo.batch_size=32", "algo.hidden_sizes=[32,32]",
                                 "eval.every_env_steps=200", "eval.episodes=2"], tmp_path)
     assert metrics.env_steps == 400 and metrics.episodes == 4
-    assert metrics.updates == 400 - 100 + 1
+    assert metrics.updates == 2 * (400 - 100 + 1)  # ddpg_pusher's two per env step
     steps = [s for s, _ in read_scalars(tmp_path)["eval/episodic_return"]]
     assert steps == [200, 400]
