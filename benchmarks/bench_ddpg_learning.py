@@ -289,8 +289,8 @@ RUNS = {  # name -> overrides
     # al. 2024, without its resets), with the target actor to damp the late swings that more
     # updates could bring. Tried before only with one critic: on the fifth preset
     # (`ddpg_g098_d3_utd2_s0`) it was behind the same seed at 300k, -30.0 against -27.7.
-    # Here seed 0 reached -24.8 at 300k (the same seed at UTD 1: -26.0), ahead at every eval
-    # from 40k; ~2.2x the wall time on a CPU.
+    # Here: -24.8, -24.5, -26.5 at 300k against -26.0, -25.6, -26.8 at UTD 1 (the same
+    # seeds); ~2.2x the wall time on a CPU. ddpg_pusher since the twenty-seventh session.
     **{f"ddpg_g098_d3_twinmean_tgt_utd2_s{seed}": ["algo=ddpg", "env=pusher", f"seed={seed}",
                                                    *D3_TWINMEAN, "algo.eval_actor=target",
                                                    "algo.updates_per_step=2"]
