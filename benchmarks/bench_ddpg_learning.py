@@ -316,7 +316,7 @@ for _overrides in RUNS.values():
         _overrides.append("algo.eval_actor=online")
     if not any(o.startswith(("algo.updates_per_step=", "preset=")) for o in _overrides):
         _overrides.append("algo.updates_per_step=1")
-# the median's runs: ddpg_pusher as it is, the target actor evaluated
+# the median's runs: ddpg_pusher as it is (two updates per env step, the target actor evaluated)
 PRESET_DDPG = tuple(f"ddpg_g098_d3_twinmean_tgt_utd2_s{seed}" for seed in range(3))
 # one update per env step (the preset in the twenty-sixth session)
 SEVENTH_DDPG = tuple(f"ddpg_g098_d3_twinmean_tgt_s{seed}" for seed in range(3))
