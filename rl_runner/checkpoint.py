@@ -19,9 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import tensorflow as tf
-
 from rl_runner.config import ConfigError
+from rl_runner.device import tf
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
@@ -105,11 +104,25 @@ def restore_policy(run_dir: str | Path, policy: tf.Module, which: str = "latest"
 
 
 def export_policy(policy: tf.Module, obs_dim: int, path: str | Path) -> None:
-    """Write the greedy policy as a SavedModel: ``tf.saved_model.load(path)`` and call
-    ``serving_default(observations=<[N, obs_dim] float32>)`` or ``.greedy(obs)`` for env-ready
-    actions, with plain TensorFlow (no rl_runner import needed)."""
-    greedy = tf.function(policy.greedy,
-                         input_signature=[tf.TensorSpec([None, obs_dim], tf.float32,
-                                                        name="observations")])
-    policy.greedy_fn = greedy  # tracked, so the loaded object has .greedy_fn(obs)
-    tf.saved_model.save(policy, str(path), signatures={"serving_default": greedy})
+    """Write the greedy policy as a SavedModel, usable with plain TensorFlow (no rl_runner):
+
+    - ``tf.saved_model.load(path).act(obs)``: env-ready actions for observations as the env
+      returns them: float32 or float64, one observation ``[obs_dim]`` or a batch
+      ``[N, obs_dim]``;
+    - the ``serving_default`` signature (TF Serving): ``observations`` ``[N, obs_dim]`` float32
+      in, ``{"actions": [N, ...]}`` out.
+    """
+    def act(observations):
+        batch = tf.cast(observations, tf.float32)
+        if observations.shape.rank == 1:
+            return policy.greedy(batch[None])[0]
+        return policy.greedy(batch)
+
+    policy.act = tf.function(act)  # tracked: the loaded object has .act(obs)
+    for dtype in (tf.float32, tf.float64):
+        for shape in ([None, obs_dim], [obs_dim]):
+            policy.act.get_concrete_function(tf.TensorSpec(shape, dtype, name="observations"))
+    serve = tf.function(lambda observations: {"actions": act(observations)},
+                        input_signature=[tf.TensorSpec([None, obs_dim], tf.float32,
+                                                       name="observations")])
+    tf.saved_model.save(policy, str(path), signatures={"serving_default": serve})

@@ -219,6 +219,8 @@ class Config:
                         "(set 1 when jobs run side by side)", ge=0)
     deterministic: bool = knob(True, "enable TensorFlow op determinism (same seed, same "
                                "curve on CPU)")
+    verbose: bool = knob(False, "show TensorFlow's start-up and INFO lines, and full "
+                         "tracebacks for config errors")
 
 
 ALGO_SCHEMAS = {"reinforce": ReinforceConfig, "ddpg": DDPGConfig}
@@ -231,8 +233,8 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     for name, schema in ALGO_SCHEMAS.items():
-        cs.store(group="algo", name=f"{name}_schema", node=schema)
-    cs.store(group="env", name="env_schema", node=EnvConfig)
+        cs.store(name=f"schema_{name}", node=schema)  # outside the groups: not an option
+    cs.store(name="schema_env", node=EnvConfig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,6 +282,30 @@ def validate(obj: Any, prefix: str = "") -> None:
             _check(path, value, f.metadata)
     if isinstance(obj, DDPGConfig):
         _check_ddpg(obj, prefix)
+    if isinstance(obj, Config):
+        _check_budget(obj)
+
+
+def _check_budget(cfg: Config) -> None:
+    """A DDPG run whose budget ends before its first update would train nothing."""
+    starts = getattr(cfg.algo, "learning_starts", None)
+    if starts is not None and starts >= cfg.total_env_steps:
+        raise ConfigError(f"algo.learning_starts={starts} is out of range: must be < "
+                          f"total_env_steps={cfg.total_env_steps}, or the run ends before its "
+                          f"first update (lower algo.learning_starts or raise total_env_steps)")
+
+
+def run_warnings(cfg: Config) -> list[str]:
+    """Settings that run but are likely not what was meant (printed at the start of a run and
+    kept in ``metrics.json``)."""
+    warnings = []
+    starts = getattr(cfg.algo, "learning_starts", None)
+    if starts is not None and cfg.total_env_steps - starts < 2 * cfg.eval.every_env_steps:
+        warnings.append(f"only {cfg.total_env_steps - starts} of total_env_steps="
+                        f"{cfg.total_env_steps} come after algo.learning_starts={starts}: fewer "
+                        f"than two evaluations (eval.every_env_steps="
+                        f"{cfg.eval.every_env_steps}) of a learning policy")
+    return warnings
 
 
 def critic_count(cfg: DDPGConfig) -> int:

@@ -6,9 +6,11 @@ TensorFlow sees it.
 """
 from __future__ import annotations
 
-import tensorflow as tf
-
 from rl_runner.config import ConfigError
+from rl_runner.console import native_stderr_silenced
+
+with native_stderr_silenced():  # TensorFlow's native start-up notices
+    import tensorflow as tf
 
 _configured: str | None = None
 
@@ -25,7 +27,8 @@ def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
     if _configured is not None:
         return _configured
     tf.get_logger().setLevel("ERROR")  # not "Assets written to ..." in every job log
-    gpus = tf.config.list_physical_devices("GPU")
+    with native_stderr_silenced():  # "failed call to cuInit" where there is no GPU
+        gpus = tf.config.list_physical_devices("GPU")
     if device == "cpu":
         tf.config.set_visible_devices([], "GPU")
         gpus = []

@@ -122,10 +122,34 @@ def render(env_cfg: EnvConfig, actions: list, seed: int, path: Path, fps: int) -
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def check_trained(run_dir: Path) -> None:
+    """ConfigError unless ``run_dir`` holds a run that trained (a checkpoint to load)."""
+    from rl_runner.config import ConfigError
+
+    checkpoints = "checkpoints"  # checkpoint.CHECKPOINT_DIR (that module imports TensorFlow)
+
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such directory")
+    if not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise ConfigError(f"{run_dir} is not a run dir (no .hydra/config.yaml): give a dir "
+                          "that rl-train wrote")
+    if not (run_dir / checkpoints / "checkpoint").is_file():
+        raise ConfigError(f"{run_dir} holds no trained run (no checkpoint in "
+                          f"{checkpoints}/): it stopped before its first checkpoint")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="rl-eval", description="Evaluate (and render) a trained rl_runner run.",
-        epilog="options: episodes=20 checkpoint=best|latest render=gif|mp4|none seed=N fps=30")
+        prog="rl-eval", description="Evaluate (and render) a trained rl_runner run: prints mean "
+        "± std, writes eval.json (and the video) into the run dir.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="options (key=value, defaults first):\n"
+               "  episodes=20              greedy episodes to run\n"
+               "  checkpoint=latest|best   the last checkpoint, or the best eval's policy\n"
+               "  render=none|gif|mp4      also write rollout.gif / rollout.mp4 of one episode\n"
+               "  seed=<run seed + 10000>  reset seed of the first episode (the run's eval "
+               "states)\n"
+               "  fps=30                   frames per second of the video")
     parser.add_argument("run_dir", help="a run dir written by rl-train")
     parser.add_argument("options", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
@@ -136,14 +160,14 @@ def main(argv: list[str] | None = None) -> None:
 
     run_dir = Path(args.run_dir)
     try:
+        check_trained(run_dir)
         cfg = load_run_config(run_dir)
         spec = describe(cfg.env, cfg.algo.name)
-        import tensorflow as tf
-
         from rl_runner import device, summaries
         from rl_runner.algos import trainer_class
         from rl_runner.algos.base import EVAL_SEED_OFFSET
         from rl_runner.checkpoint import restore_policy
+        from rl_runner.device import tf
 
         device.setup(cfg.device, cfg.threads, cfg.seed, cfg.deterministic)
         policy = trainer_class(cfg.algo.name).build_policy(spec, cfg.algo)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-IGNORED_KEYS = {"seed", "progress", "device", "threads", "resume", "search.seeds"}
+IGNORED_KEYS = {"seed", "progress", "device", "threads", "verbose", "resume", "search.seeds"}
 BOOTSTRAP_SAMPLES = 10_000
 
 

@@ -11,7 +11,7 @@ import pytest
 import rl_runner  # noqa: E402,F401  (sets TensorFlow's environment defaults)
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "rl_runner" / "conf"
 
 
 def pytest_addoption(parser):
@@ -63,9 +63,10 @@ def make_trainer(overrides: list[str], run_dir: Path):
     return build_trainer(*prepare(compose(["progress=false", *overrides])), run_dir)[0]
 
 
-def rl_train(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def rl_train(*args: str, cwd: Path, timeout: float = 300,
+             env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m rl_runner.train <args>` in a subprocess (the real entry point)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HYDRA_FULL_ERROR="0")
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})}
     return subprocess.run([sys.executable, "-m", "rl_runner.train", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout, env=env)
 

@@ -511,7 +511,7 @@ def test_sale_checkpoint_restores_encoders_and_training_goes_on_exactly(tmp_path
     export_policy(b.policy, 3, tmp_path / "saved_model")  # the encoder travels with the actor
     obs = tf.constant(np.random.default_rng(0).normal(size=(4, 3)), tf.float32)
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
-    np.testing.assert_allclose(loaded.greedy_fn(obs), b.policy.greedy(obs), rtol=1e-6)
+    np.testing.assert_allclose(loaded.act(obs), b.policy.greedy(obs), rtol=1e-6)
     for _ in range(3):  # across a refresh of the fixed copies (update 6)
         x, y = a.train(1), b.train(1)
         np.testing.assert_array_equal(x.qf_loss, y.qf_loss)

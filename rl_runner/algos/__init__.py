@@ -10,5 +10,7 @@ TRAINERS = {
 
 
 def trainer_class(name: str):
+    import rl_runner.device  # noqa: F401  (imports TensorFlow quietly, before the trainers do)
+
     module, cls = TRAINERS[name].split(":")
     return getattr(importlib.import_module(module), cls)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from rl_runner import summaries
 from rl_runner.checkpoint import JsonState, RunCheckpoints, export_policy
-from rl_runner.config import Config
+from rl_runner.config import Config, run_warnings
 from rl_runner.envs import (
     EnvPosition,
     EnvSpec,
@@ -65,6 +65,8 @@ class RunMetrics:
     env_steps_to_solve: int | None
     episodes_to_solve: int | None
     wall_seconds_to_solve: float | None
+    stop_reason: str  # "budget" (total_env_steps done) or "threshold" (early stop)
+    warnings: list[str]  # settings that ran but were likely not meant (config.run_warnings)
 
 
 def _after(step: int, scheduled: int, every: int) -> int:
@@ -209,9 +211,9 @@ class Trainer:
             self.tb.hparams(summaries.flatten(cfg), run_name=str(self.run_dir))
         start = time.perf_counter() - self.elapsed
         clock, clock_steps, clock_updates = time.perf_counter(), self.env_steps, self.updates
+        desc = f"{cfg.algo.name} {self.spec.id}"
         bar = tqdm(total=cfg.total_env_steps, initial=self.env_steps, unit="step",
-                   disable=not cfg.progress, dynamic_ncols=True, mininterval=0.5,
-                   desc=f"{cfg.algo.name} {self.spec.id}")
+                   disable=not cfg.progress, dynamic_ncols=True, mininterval=0.5, desc=desc)
         handlers = self._catch_signals()
         try:
             while self.env_steps < cfg.total_env_steps and not self._early_stopped():
@@ -243,6 +245,11 @@ class Trainer:
                     self._save_checkpoint()
                 if self.stop_signal is not None:
                     raise self._interrupted()
+            if self._early_stopped() or self.env_steps > bar.total:
+                bar.total = self.env_steps  # the bar ends full where the run did, and says why
+                if self._early_stopped():
+                    bar.set_description_str(f"{desc}: solved")
+                bar.refresh()
         finally:
             bar.close()
             self._restore_signals(handlers)
@@ -287,7 +294,9 @@ class Trainer:
             stop_at_return=self.threshold,
             env_steps_to_solve=self.solved_at[0] if self.solved_at else None,
             episodes_to_solve=self.solved_at[1] if self.solved_at else None,
-            wall_seconds_to_solve=self.solved_at[2] if self.solved_at else None)
+            wall_seconds_to_solve=self.solved_at[2] if self.solved_at else None,
+            stop_reason="threshold" if self._early_stopped() else "budget",
+            warnings=run_warnings(self.cfg))
 
     # -- stops -------------------------------------------------------------------------------
     def _catch_signals(self) -> dict:

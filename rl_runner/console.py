@@ -1,0 +1,64 @@
+"""What a run prints: one-line messages, and TensorFlow kept quiet unless ``verbose=true``.
+
+TensorFlow's native start-up lines (oneDNN and CUDA notices, "failed call to cuInit" on a
+machine without GPU) are written to file descriptor 2 before ``TF_CPP_MIN_LOG_LEVEL`` is read,
+so they are silenced by pointing descriptor 2 at /dev/null while TensorFlow is imported and
+first looks for devices. Python exceptions are unaffected: they are raised after the
+descriptor is restored. ``verbose=true`` (or ``RL_RUNNER_VERBOSE=1``) keeps every line.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+VERBOSE_ENV = "RL_RUNNER_VERBOSE"
+# Python loggers that speak at INFO during a run (checkpoint sharding, SavedModel export, font
+# cache): WARNING unless verbose.
+CHATTY_LOGGERS = ("absl", "tensorflow", "matplotlib", "h5py")
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0", "false")
+
+
+def set_verbose(on: bool) -> None:
+    """Apply the ``verbose`` switch to this process and the jobs it starts."""
+    os.environ[VERBOSE_ENV] = "1" if on else "0"
+    if on:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    level = logging.INFO if on else logging.WARNING
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    if on:
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.NOTSET)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Discard what native code writes to file descriptor 2 inside the block (not verbose)."""
+    if verbose():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2 (some notebook kernels)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def error(prog: str, message: str, code: int = 2, kind: str = "error"):
+    """One line on stderr and exit with ``code``."""
+    print(f"{prog}: {kind}: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,73 @@
+"""Run dirs that belong to one process: claimed atomically before Hydra writes into them.
+
+Hydra names a run dir by the time to the second and creates it with ``exist_ok``: two runs
+started in the same second would share it. ``claim`` creates the dir with an exclusive
+``mkdir`` and, when another process got there first, takes the next free name
+(``<name>_2``, ``<name>_3``, ...). A dir given explicitly (``hydra.run.dir=...``) is claimed
+through its ``.hydra`` subdir: a dir that already holds a run is refused.
+"""
+from __future__ import annotations
+
+import itertools
+import shutil
+from pathlib import Path
+from typing import NamedTuple
+
+from rl_runner.config import ConfigError
+
+HYDRA_SUBDIR = ".hydra"
+
+
+class Claim(NamedTuple):
+    path: Path
+    created: bool  # the dir itself was made by this claim (else only its .hydra)
+
+
+def claim(path: str | Path, explicit: bool, key: str = "hydra.run.dir") -> Claim:
+    """Make ``path`` this process's (see the module doc); returns the dir claimed."""
+    path = Path(path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
+        try:
+            candidate.mkdir()
+            return Claim(candidate, True)
+        except FileExistsError:
+            if not explicit:
+                continue
+        try:
+            (candidate / HYDRA_SUBDIR).mkdir()
+            return Claim(candidate, False)
+        except FileExistsError:
+            raise ConfigError(f"{key}={path} already holds a run: choose another dir, or "
+                              f"continue that run with rl-train resume={path}") from None
+    raise AssertionError("unreachable")
+
+
+def claim_sweep(path: str | Path) -> Path:
+    """A fresh sweep dir (``hydra.sweep.dir`` by the time): never shared with another sweep."""
+    path = Path(path).absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def release(claimed: Claim) -> None:
+    """Undo a claim whose run never started: nothing of it is left on disk."""
+    if claimed.created:
+        shutil.rmtree(claimed.path, ignore_errors=True)
+        return
+    shutil.rmtree(claimed.path / HYDRA_SUBDIR, ignore_errors=True)
+    for log in claimed.path.glob("*.log"):
+        log.unlink(missing_ok=True)
+
+
+def quoted(path: str | Path) -> str:
+    """A path as a value in Hydra's override grammar (a sweep job's dir holds '=' and ',')."""
+    return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,281 @@
+"""The first hour of a new user, with real processes: what they type wrong gets one line and
+exit 2 with nothing left on disk; runs started together get their own dirs; the console is
+quiet and ends with a summary; the README's SavedModel snippet runs; rl-eval explains itself."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, compose, rl_train
+
+TINY = ["total_env_steps=600", "eval.every_env_steps=300", "eval.episodes=2", "progress=false"]
+DDPG_TINY = ["algo=ddpg", "env=pusher", "algo.learning_starts=200", "algo.buffer_size=5000",
+             "algo.batch_size=32", "algo.hidden_sizes=[32,32]", "total_env_steps=600",
+             "eval.every_env_steps=300", "eval.episodes=2", "progress=false"]
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(path.rglob("*"))
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: one line, exit 2, nothing written
+# --------------------------------------------------------------------------------------------
+BAD_INPUT = [
+    (["env=gym"], "env.id is required and has no value: set it on the command line, "
+                  "env.id=... (any gymnasium id, e.g. env.id=Pendulum-v1)"),
+    (["preset=null"], "preset=null is not an option of preset: choose one of ddpg_pusher, "
+                      "ddpg_pusher_v4, ddpg_seed, reinforce_cartpole, reinforce_seed, "
+                      "td3_pusher; ~preset trains without a preset"),
+    (["preset=nonsense"], "preset=nonsense does not exist: choose one of ddpg_pusher, "
+                          "ddpg_pusher_v4, ddpg_seed, reinforce_cartpole, reinforce_seed, "
+                          "td3_pusher, or ~preset for none"),
+    (["algo=ddgp"], "algo=ddgp is not an option of algo: choose one of ddpg, reinforce"),
+    (["+algo.lrr=1"], "algo.lrr is not a key of algo=reinforce (algo=reinforce has name, lr, "),
+    (["algo=ddpg", "algo.lrr=1"], "algo.lrr is not a key of algo=ddpg (algo=ddpg has name, "),
+    (["+foo=1"], "foo is not a key of the config (the config has algo, env, seed, "),
+    (["+algo.lr=1"], "+algo.lr: algo.lr already exists; set it without the +: algo.lr=..."),
+    (["seed=1.5"], "seed=1.5: seed takes an integer (seeds numpy, TensorFlow, the envs and "
+                   "their action spaces)"),
+    (["algo.lr=abc"], "algo.lr=abc: algo.lr takes a number (Adam learning rate)"),
+    (["progress=maybe"], "progress=maybe: progress takes true or false (show a progress bar)"),
+    (["algo.hidden_sizes=64"], "algo.hidden_sizes=64: algo.hidden_sizes takes a list, e.g. "
+                               "algo.hidden_sizes=[64,64]"),
+    (["algo=ddpg", "env=pusher", "algo.buffer_size=1.5"],
+     "algo.buffer_size=1.5: algo.buffer_size takes an integer (replay capacity in transitions)"),
+    (["seed=[1"], "cannot parse 'seed=[1': no viable alternative at input '[1'"),
+    (["hydra/launcher=nope"], "hydra/launcher=nope is not an option of hydra/launcher: choose "
+                              "one of basic, joblib, local_parallel, ray, "),
+    (["algo.lr=-1"], "algo.lr=-1 is out of range: must be > 0 and <= 1 (Adam learning rate)"),
+    (["algo=ddpg", "env=pusher", "algo.tau=2"], "algo.tau=2 is out of range: must be > 0 and "
+                                                "<= 1"),
+    (["eval.every_env_steps=0"], "eval.every_env_steps=0 is out of range: must be >= 1"),
+    (["env=gym", "env.id=NoSuchEnv-v0"], "env.id='NoSuchEnv-v0': Environment `NoSuchEnv` "
+                                          "doesn't exist"),
+    (["algo=ddpg"], "ddpg needs a continuous (Box) action space; CartPole-v1 has Discrete(2)"),
+    (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "total_env_steps=20000"],
+     "algo.learning_starts=25000 is out of range: must be < total_env_steps=20000, or the run "
+     "ends before its first update"),
+    (["device=tpu"], "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD_INPUT,
+                         ids=[" ".join(a) for a, _ in BAD_INPUT])
+def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, args, message):
+    proc = rl_train(*args, cwd=tmp_path, timeout=120)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith(f"rl-train: error: {message}"), lines[0]
+    assert proc.stdout == ""
+    assert files_under(tmp_path) == []
+
+
+def test_full_error_still_shows_the_trace(tmp_path):
+    proc = rl_train("algo=ddgp", cwd=tmp_path, timeout=120,
+                    env={"HYDRA_FULL_ERROR": "1"})
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    assert "Could not find 'algo/ddgp'" in proc.stderr
+
+
+def test_a_typo_in_one_sweep_cell_refuses_the_sweep_before_any_job(tmp_path):
+    proc = rl_train("-m", "seed=0,1", "algo.lrr=1,2", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "rl-train: error: algo.lrr is not a key of algo=reinforce (algo=reinforce has name, lr, "
+        "gamma, hidden_sizes, activation, episodes_per_update, normalize_returns, "
+        "entropy_coef, max_grad_norm, init_log_std)"]
+    assert files_under(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_a_bad_cell_in_a_grid_is_one_line_and_the_other_jobs_run(tmp_path):
+    proc = rl_train("-m", "algo.lr=0.003,-1", *TINY, f"hydra.sweep.dir={tmp_path / 's'}",
+                    cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("rl-train: error:")]
+    assert errors == [
+        "rl-train: error: [algo.lr=-1,eval.episodes=2,eval.every_env_steps=300,"
+        "total_env_steps=600] algo.lr=-1 is out of range: must be > 0 and <= 1 "
+        "(Adam learning rate)",
+        f"rl-train: error: 1 job(s) of the sweep failed; each wrote failure.json in its dir "
+        f"under {tmp_path / 's'} (rl-report lists them)"]
+    good = tmp_path / "s" / "algo.lr=0.003,eval.episodes=2,eval.every_env_steps=300,"\
+                            "total_env_steps=600"
+    assert json.loads((good / "metrics.json").read_text())["env_steps"] >= 600
+
+
+# --------------------------------------------------------------------------------------------
+# What people type works
+# --------------------------------------------------------------------------------------------
+def test_integral_floats_are_accepted_for_integer_keys():
+    from rl_runner.compose import normalise
+
+    cfg = compose(normalise(["algo=ddpg", "env=pusher", "algo.buffer_size=1e6",
+                             "total_env_steps=2.5e5", "algo.hidden_sizes=[2.56e2,64]",
+                             "algo.tau=1e-2", "stop_at_return=-2e1"]))
+    assert cfg.algo.buffer_size == 1_000_000 and cfg.total_env_steps == 250_000
+    assert list(cfg.algo.hidden_sizes) == [256, 64]
+    assert cfg.algo.tau == 0.01 and cfg.stop_at_return == -20.0
+    assert normalise(["-m", "seed=1e0,2e0", "algo.batch_size=range(1e2,3e2,1e2)"]) == [
+        "-m", "seed=1,2", "algo.batch_size=range(100,300,100)"]
+    assert normalise(["algo.buffer_size=1.5", "algo.lr=3e-4"]) == [
+        "algo.buffer_size=1.5", "algo.lr=3e-4"]
+
+
+def test_rl_train_help_lists_groups_without_schemas(tmp_path):
+    proc = rl_train("--help", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "algo: ddpg, reinforce" in proc.stdout
+    assert "_schema" not in proc.stdout and proc.stderr == ""
+    assert files_under(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Run dirs of their own
+# --------------------------------------------------------------------------------------------
+def test_claims_of_one_name_from_many_threads_are_all_distinct(tmp_path):
+    from rl_runner.rundir import claim
+
+    claimed, start = [], threading.Barrier(8)
+
+    def take():
+        start.wait()
+        claimed.append(claim(tmp_path / "outputs" / "12-00-00_ddpg_Pusher-v5", False).path)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(set(claimed)) == 8
+    assert sorted(p.name for p in claimed) == sorted(
+        ["12-00-00_ddpg_Pusher-v5"] + [f"12-00-00_ddpg_Pusher-v5_{n}" for n in range(2, 9)])
+
+
+def test_an_explicit_dir_that_holds_a_run_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    proc = rl_train(*TINY, f"hydra.run.dir={run_dir}", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"rl-train: error: hydra.run.dir={run_dir} already holds a run: choose another dir, or "
+        f"continue that run with rl-train resume={run_dir}")
+    assert files_under(run_dir) == [run_dir / ".hydra"]
+
+
+@pytest.mark.slow
+def test_runs_started_together_each_get_their_own_dir(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "rl_runner.train", *TINY, f"seed={s}"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for s in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e[-2000:] for _, e in outs]
+    runs = sorted(p.parent for p in tmp_path.glob("outputs/*/*/metrics.json"))
+    assert len(runs) == 3
+    for run_dir in runs:
+        assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
+        seeds = [ln for ln in (run_dir / ".hydra" / "overrides.yaml").read_text().splitlines()
+                 if "seed=" in ln]
+        assert len(seeds) == 1
+    printed = {re.search(r"run dir (\S+)", err).group(1) for _, err in outs}
+    assert printed == {str(r) for r in runs}
+
+
+# --------------------------------------------------------------------------------------------
+# A quiet console with a summary
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_console_is_rl_trains_own_lines_and_ends_with_why_it_stopped(tmp_path):
+    proc = rl_train(*TINY, "total_env_steps=5000", "stop_at_return=9", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert all(ln.startswith("rl-train: ") for ln in lines), lines
+    assert proc.stdout == ""
+    (run_dir,) = tmp_path.glob("outputs/*/*")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["stop_reason"] == "threshold"
+    assert metrics["env_steps_to_solve"] == metrics["env_steps"] < 5000
+    assert lines[0] == (f"rl-train: reinforce on CartPole-v1 (preset reinforce_cartpole, "
+                        f"CPU:0), run dir {run_dir}")
+    assert lines[1:] == [
+        f"rl-train: stopped: reached the threshold 9 at env step "
+        f"{metrics['env_steps_to_solve']:,}",
+        f"rl-train: final eval return {metrics['final_eval_return']:.2f} ± "
+        f"{metrics['final_eval_return_std']:.2f}, best {metrics['best_eval_return']:.2f}",
+        f"rl-train: run dir {run_dir}",
+        f"rl-train: tensorboard --logdir {run_dir.parent} --host 127.0.0.1"]
+
+
+@pytest.mark.slow
+def test_verbose_shows_tensorflows_lines(tmp_path):
+    proc = rl_train(*TINY, "verbose=true", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()
+            and not ln.startswith("rl-train: ")]
+
+
+@pytest.mark.slow
+def test_a_ddpg_budget_with_little_learning_is_announced_and_recorded(tmp_path):
+    proc = rl_train(*DDPG_TINY, "algo.learning_starts=500", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warning = ("only 100 of total_env_steps=600 come after algo.learning_starts=500: fewer "
+               "than two evaluations (eval.every_env_steps=300) of a learning policy")
+    assert f"rl-train: warning: {warning}" in proc.stderr.splitlines()
+    assert "(preset ddpg_pusher, CPU:0)" in proc.stderr
+    (metrics,) = tmp_path.glob("outputs/*/*/metrics.json")
+    assert json.loads(metrics.read_text())["warnings"] == [warning]
+
+
+# --------------------------------------------------------------------------------------------
+# The exported policy, as the README shows it; rl-eval's help and refusals
+# --------------------------------------------------------------------------------------------
+def readme_snippet() -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- savedmodel-snippet -->\n```python\n(.*?)```", text, re.S)
+    assert match, "README: the SavedModel snippet (marked savedmodel-snippet) is missing"
+    return match.group(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args,env_id", [(TINY, "CartPole-v1"), (DDPG_TINY, "Pusher-v5")],
+                         ids=["cartpole", "pusher"])
+def test_readme_savedmodel_snippet_runs_as_written(tmp_path, args, env_id):
+    proc = rl_train(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = tmp_path.glob("outputs/*/*")
+    code = readme_snippet()
+    assert '"outputs/<run>/policy"' in code and '"Pusher-v5"' in code
+    code = code.replace('"outputs/<run>/policy"', repr(str(run_dir / "policy")))
+    code = code.replace('"Pusher-v5"', repr(env_id))
+    code += "\nprint('steps', steps)\n"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    steps = int(run.stdout.split()[-1])
+    assert steps == 100 if env_id == "Pusher-v5" else 1 <= steps <= 500
+
+
+def test_rl_eval_help_states_its_defaults():
+    proc = subprocess.run([sys.executable, "-m", "rl_runner.evaluate", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for default in ("episodes=20", "checkpoint=latest|best", "render=none|gif|mp4", "fps=30"):
+        assert default in proc.stdout
+
+
+def test_rl_eval_refuses_a_dir_without_a_trained_run(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    proc = subprocess.run([sys.executable, "-m", "rl_runner.evaluate", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"rl-eval: error: {tmp_path} holds no trained run (no "
+                                   "checkpoint in checkpoints/): it stopped before its first "
+                                   "checkpoint")
