@@ -46,16 +46,7 @@ def claim(path: str | Path, explicit: bool, key: str = "hydra.run.dir") -> Claim
 
 def claim_sweep(path: str | Path) -> Path:
     """A fresh sweep dir (``hydra.sweep.dir`` by the time): never shared with another sweep."""
-    path = Path(path).absolute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for n in itertools.count(1):
-        candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise AssertionError("unreachable")
+    return claim(path, explicit=False).path
 
 
 def release(claimed: Claim) -> None:
