@@ -200,7 +200,11 @@ def _unknown_key(key: str, overrides: list[str]) -> str:
         name = choice.partition("=")[2] if choice else "reinforce"
         schemas = [ALGO_SCHEMAS.get(name, schemas[0])]
         where = f"algo={name}"
-    names = ", ".join(f.name for f in dataclasses.fields(schemas[0])) if schemas else ""
+    return _not_a_key(key, where, schemas[0] if schemas else None)
+
+
+def _not_a_key(key: str, where: str, schema) -> str:
+    names = ", ".join(f.name for f in dataclasses.fields(schema)) if schema else ""
     return f"{key} is not a key of {where}" + (f" ({where} has {names})" if names else "")
 
 
@@ -211,11 +215,10 @@ def check_keys(cfg: DictConfig) -> None:
         for key in node.keys():
             path = f"{prefix}{key}"
             if key not in fields:
-                shown = ", ".join(fields)
                 where = prefix.rstrip(".") or "the config"
                 if prefix == "algo.":
                     where = f"algo={node.get('name')}"
-                raise ConfigError(f"{path} is not a key of {where} ({where} has {shown})")
+                raise ConfigError(_not_a_key(path, where, schema))
             hint = fields[key][0]
             child = node[key] if not OmegaConf.is_missing(node, key) else None
             if key == "algo" and schema is Config and isinstance(child, DictConfig):
@@ -296,7 +299,6 @@ def compose(overrides: list[str], config_name: str = CONFIG_NAME,
         check_missing(cfg)
         check_keys(cfg)
         preset = applied_preset(cfg.hydra.runtime.choices, loader) if hydra_config else None
-    GlobalHydra.instance().clear()
     return Composed(cfg, preset)
 
 
