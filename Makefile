@@ -3,7 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+GPU ?=
+comma := ,
+EXTRAS := dev$(if $(GPU),$(comma)gpu)
+STAMP := $(VENV)/.installed$(if $(GPU),-gpu)
 LEGACY_VENV ?= .venv-legacy-mujoco
 LEGACY_STAMP := $(LEGACY_VENV)/.installed
 ARGS ?=
@@ -19,10 +22,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the project with its dev tools
+install: $(STAMP) ## create .venv and install the project with its dev tools (GPU=1: with CUDA)
 
 $(LEGACY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(LEGACY_VENV)
@@ -36,7 +39,7 @@ test-legacy-mujoco: $(LEGACY_STAMP) ## the Pusher-v4 tests, in .venv-legacy-mujo
 	$(LEGACY_VENV)/bin/python -m pytest -q -m legacy_mujoco
 
 train: $(STAMP) ## train the default (REINFORCE on CartPole-v1); extra overrides: make train ARGS="seed=1"
-	$(PY) -m rl_runner.train $(ARGS)
+	$(VENV)/bin/rl-train $(ARGS)
 
 test: $(STAMP) ## run the test suite CI runs (slow-marked real runs included)
 	$(PY) -m pytest -q $(ARGS)

@@ -38,10 +38,10 @@ def main() -> None:
     import tensorflow as tf
 
     from rl_runner import device
-    from rl_runner.algos.base import EVAL_SEED_OFFSET
     from rl_runner.algos.ddpg import DDPGAgent, to_bounds
     from rl_runner.config import load_run_config
     from rl_runner.envs import SeedEachEpisode, describe, make_env
+    from rl_runner.evaluation import EVAL_SEED_OFFSET
 
     cfg = load_run_config(args.run_dir)
     if cfg.algo.name != "ddpg":

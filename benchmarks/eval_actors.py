@@ -21,12 +21,11 @@ def compare(run_dir: Path) -> list[tuple[int, float, float]]:
     import tensorflow as tf
 
     from rl_runner import device
-    from rl_runner.algos.base import EVAL_SEED_OFFSET
     from rl_runner.algos.ddpg import DDPGTrainer, DeterministicPolicy, actor_net
     from rl_runner.checkpoint import CHECKPOINT_DIR
     from rl_runner.config import load_run_config
     from rl_runner.envs import describe
-    from rl_runner.evaluate import Evaluator
+    from rl_runner.evaluation import EVAL_SEED_OFFSET, Evaluator
 
     cfg = load_run_config(run_dir)
     spec = describe(cfg.env, cfg.algo.name)

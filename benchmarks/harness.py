@@ -10,7 +10,7 @@ from benchmarks.common import ROOT
 
 
 def make_trainer(overrides: list[str], run_dir: str):
-    from rl_runner.train import build_trainer, prepare
+    from rl_runner.job import build_trainer, prepare
 
     with initialize_config_dir(config_dir=str(ROOT / "rl_runner" / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["progress=false", *overrides])

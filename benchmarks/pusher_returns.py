@@ -88,10 +88,10 @@ def main() -> None:
 
     from rl_runner import device
     from rl_runner.algos import trainer_class
-    from rl_runner.algos.base import EVAL_SEED_OFFSET
     from rl_runner.checkpoint import restore_policy
     from rl_runner.config import load_run_config
     from rl_runner.envs import SeedEachEpisode, describe, make_env
+    from rl_runner.evaluation import EVAL_SEED_OFFSET
 
     cfg = load_run_config(args.run_dir)
     spec = describe(cfg.env, cfg.algo.name)

@@ -217,6 +217,8 @@ class Config:
                        choices=["auto", "cpu", "gpu"])
     threads: int = knob(0, "TensorFlow intra/inter-op threads; 0: TensorFlow's default "
                         "(set 1 when jobs run side by side)", ge=0)
+    jobs_per_gpu: int = knob(1, "parallel multirun jobs placed on one GPU before the next GPU "
+                             "is used (hydra/launcher=local_parallel; 1: round-robin)", ge=1)
     deterministic: bool = knob(True, "enable TensorFlow op determinism (same seed, same "
                                "curve on CPU)")
     verbose: bool = knob(False, "show TensorFlow's start-up and INFO lines, and full "

@@ -25,6 +25,10 @@ def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     if _configured is not None:
+        if (device == "cpu") != (_configured == "CPU:0") and device != "auto":
+            raise ConfigError(f"device={device}: this process already runs TensorFlow on "
+                              f"{_configured} (devices are set once per process); restart "
+                              "the process (or the notebook's kernel) to change it")
         return _configured
     tf.get_logger().setLevel("ERROR")  # not "Assets written to ..." in every job log
     with native_stderr_silenced():  # "failed call to cuInit" where there is no GPU

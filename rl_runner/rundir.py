@@ -21,23 +21,25 @@ HYDRA_SUBDIR = ".hydra"
 class Claim(NamedTuple):
     path: Path
     created: bool  # the dir itself was made by this claim (else only its .hydra)
+    parents: tuple[Path, ...] = ()  # folders above it that the claim made, deepest first
 
 
 def claim(path: str | Path, explicit: bool, key: str = "hydra.run.dir") -> Claim:
     """Make ``path`` this process's (see the module doc); returns the dir claimed."""
     path = Path(path).absolute()
+    parents = tuple(p for p in path.parents if not p.exists())
     path.parent.mkdir(parents=True, exist_ok=True)
     for n in itertools.count(1):
         candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
         try:
             candidate.mkdir()
-            return Claim(candidate, True)
+            return Claim(candidate, True, parents)
         except FileExistsError:
             if not explicit:
                 continue
         try:
             (candidate / HYDRA_SUBDIR).mkdir()
-            return Claim(candidate, False)
+            return Claim(candidate, False, parents)
         except FileExistsError:
             raise ConfigError(f"{key}={path} already holds a run: choose another dir, or "
                               f"continue that run with rl-train resume={path}") from None
@@ -53,10 +55,15 @@ def release(claimed: Claim) -> None:
     """Undo a claim whose run never started: nothing of it is left on disk."""
     if claimed.created:
         shutil.rmtree(claimed.path, ignore_errors=True)
-        return
-    shutil.rmtree(claimed.path / HYDRA_SUBDIR, ignore_errors=True)
-    for log in claimed.path.glob("*.log"):
-        log.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(claimed.path / HYDRA_SUBDIR, ignore_errors=True)
+        for log in claimed.path.glob("*.log"):
+            log.unlink(missing_ok=True)
+    for parent in claimed.parents:  # ./outputs/<date>, unless another run is in it by now
+        try:
+            parent.rmdir()
+        except OSError:
+            break
 
 
 def quoted(path: str | Path) -> str:

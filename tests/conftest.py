@@ -37,7 +37,9 @@ def compose(overrides: list[str] | None = None):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import rl_runner.train  # noqa: F401  (registers the schemas)
+    from rl_runner.config import register_configs
+
+    register_configs()
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=list(overrides or []))
@@ -47,7 +49,7 @@ def train_in_process(overrides: list[str], run_dir: Path):
     """Run a real training in this process, as rl-train would; returns RunMetrics."""
     from omegaconf import OmegaConf
 
-    from rl_runner.train import prepare, run
+    from rl_runner.job import prepare, run
 
     cfg = compose(["progress=false", *overrides])
     (Path(run_dir) / ".hydra").mkdir(parents=True, exist_ok=True)
@@ -58,7 +60,7 @@ def train_in_process(overrides: list[str], run_dir: Path):
 
 def make_trainer(overrides: list[str], run_dir: Path):
     """The trainer `rl-train <overrides>` would build (TensorFlow set up), not yet trained."""
-    from rl_runner.train import build_trainer, prepare
+    from rl_runner.job import build_trainer, prepare
 
     return build_trainer(*prepare(compose(["progress=false", *overrides])), run_dir)[0]
 

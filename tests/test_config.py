@@ -13,7 +13,7 @@ from omegaconf.errors import ValidationError
 from conftest import CONF, ROOT, compose, rl_train
 from rl_runner.config import ConfigError, EnvConfig, ReinforceConfig, validate
 from rl_runner.envs import describe
-from rl_runner.train import prepare
+from rl_runner.job import prepare
 
 PRESETS = sorted(p.stem for p in (CONF / "preset").glob("*.yaml"))
 
@@ -159,7 +159,7 @@ def test_cli_bad_value_is_one_line_without_traceback_and_before_tensorflow(tmp_p
 
 def test_checks_run_without_importing_tensorflow():
     code = ("import sys; sys.path.insert(0, 'tests'); from conftest import compose; "
-            "from rl_runner.train import prepare; prepare(compose(['env=pusher'])); "
+            "from rl_runner.job import prepare; prepare(compose(['env=pusher'])); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 

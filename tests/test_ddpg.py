@@ -25,8 +25,8 @@ from rl_runner.algos.ddpg import (
 from rl_runner.checkpoint import export_policy
 from rl_runner.config import ConfigError, DDPGConfig, NoiseConfig
 from rl_runner.envs import EnvSpec
+from rl_runner.job import prepare
 from rl_runner.replay import ReplayBuffer, Transitions, check_fits
-from rl_runner.train import prepare
 
 SPEC = EnvSpec("test", 3, False, 2, -np.ones(2, np.float32), np.ones(2, np.float32), None, None)
 

@@ -117,7 +117,7 @@ def test_a_bad_cell_in_a_grid_is_one_line_and_the_other_jobs_run(tmp_path):
 # What people type works
 # --------------------------------------------------------------------------------------------
 def test_integral_floats_are_accepted_for_integer_keys():
-    from rl_runner.compose import normalise
+    from rl_runner.composition import normalise
 
     cfg = compose(normalise(["algo=ddpg", "env=pusher", "algo.buffer_size=1e6",
                              "total_env_steps=2.5e5", "algo.hidden_sizes=[2.56e2,64]",
@@ -263,7 +263,7 @@ def test_readme_savedmodel_snippet_runs_as_written(tmp_path, args, env_id):
 
 
 def test_rl_eval_help_states_its_defaults():
-    proc = subprocess.run([sys.executable, "-m", "rl_runner.evaluate", "--help"],
+    proc = subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     for default in ("episodes=20", "checkpoint=latest|best", "render=none|gif|mp4", "fps=30"):
@@ -273,7 +273,7 @@ def test_rl_eval_help_states_its_defaults():
 def test_rl_eval_refuses_a_dir_without_a_trained_run(tmp_path):
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "config.yaml").write_text("seed: 0\n")
-    proc = subprocess.run([sys.executable, "-m", "rl_runner.evaluate", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", str(tmp_path)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"rl-eval: error: {tmp_path} holds no trained run (no "

@@ -55,3 +55,15 @@ def test_wheel_in_a_fresh_venv_trains_evaluates_and_reports_from_any_directory(t
     assert refused.returncode == 2
     assert refused.stderr.strip() == ("rl-train: error: algo=ddgp is not an option of algo: "
                                       "choose one of ddpg, reinforce")
+
+    api = run([bin_ / "python", "-c", API], cwd=work)  # the Python API of the installed wheel
+    assert api.returncode == 0, api.stderr[-3000:]
+    final, run_dir_from_python = api.stdout.split()
+    assert float(final) == json.loads((run_dir / "metrics.json").read_text())[
+        "final_eval_return"]  # same overrides, same seed: the CLI's number
+    assert Path(run_dir_from_python).parent.parent == work / "outputs"
+
+
+API = ("import rl_runner; r = rl_runner.train(['total_env_steps=600', "
+       "'eval.every_env_steps=300', 'eval.episodes=2', 'progress=false']); "
+       "print(r.metrics.final_eval_return, r.run_dir)")

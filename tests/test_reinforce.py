@@ -11,8 +11,8 @@ from conftest import compose
 from rl_runner.algos.reinforce import Policy, ReinforceTrainer, policy_loss, reward_to_go
 from rl_runner.config import ReinforceConfig
 from rl_runner.envs import EnvSpec
+from rl_runner.job import prepare
 from rl_runner.networks import NumpyMLP
-from rl_runner.train import prepare
 
 DISCRETE = EnvSpec("test", 3, True, 2, np.empty(0), np.empty(0), None, None)
 BOX = EnvSpec("test", 3, False, 2, -np.ones(2, np.float32), np.ones(2, np.float32), None, None)

@@ -219,7 +219,7 @@ def test_eval_actor_target_is_the_runs_policy_and_resume_keeps_both_actors(tmp_p
 
 
 def rl_eval(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rl_runner.evaluate", *args],
+    return subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", *args],
                           capture_output=True, text=True, timeout=300)
 
 

@@ -34,9 +34,8 @@ from rl_runner.envs import (
     restore_positions,
 )
 from rl_runner.errors import RunStopped
-from rl_runner.evaluate import Evaluator
+from rl_runner.evaluation import EVAL_SEED_OFFSET, Evaluator
 
-EVAL_SEED_OFFSET = 10_000  # eval envs never share reset seeds with training envs
 METRICS_FILE = "metrics.json"
 POLICY_DIR = "policy"
 

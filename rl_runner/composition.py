@@ -10,6 +10,7 @@ Nothing here imports TensorFlow.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import typing
@@ -22,6 +23,7 @@ from rl_runner.config import ALGO_SCHEMAS, Config, ConfigError
 
 CONFIG_MODULE = "rl_runner.conf"
 CONFIG_NAME = "config"
+JOB_NAME = "train"  # hydra.job.name, as rl-train (rl_runner/train.py) has it: train.log
 CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 GRAMMAR_URL = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 
@@ -271,12 +273,11 @@ class Composed(typing.NamedTuple):
     preset: str | None  # the preset that was merged, if any
 
 
-def compose(overrides: list[str], config_name: str = CONFIG_NAME,
-            hydra_config: bool = True) -> Composed:
-    """The config ``rl-train <overrides>`` runs with (the ``hydra`` node included), checked:
-    any composition error becomes a one-line ``ConfigError``. Hydra's global state is set up
-    and cleared here."""
-    from hydra import compose as hydra_compose
+@contextlib.contextmanager
+def session():
+    """Hydra's global state for composing (and running a job, from the Python API) on the
+    configs shipped in ``rl_runner/conf``; yields the config loader. Cleared on entry and exit,
+    so a process can compose and train any number of times."""
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
@@ -284,21 +285,36 @@ def compose(overrides: list[str], config_name: str = CONFIG_NAME,
 
     register_configs()
     GlobalHydra.instance().clear()
-    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        try:
-            check_groups(overrides, loader)
-            cfg = hydra_compose(config_name=config_name, overrides=overrides,
-                                return_hydra_config=hydra_config)
-        except ConfigError:
+    with initialize_config_module(CONFIG_MODULE, job_name=JOB_NAME, version_base="1.3"):
+        yield GlobalHydra.instance().config_loader()
+
+
+def compose(overrides: list[str], config_name: str = CONFIG_NAME,
+            hydra_config: bool = True) -> Composed:
+    """The config ``rl-train <overrides>`` runs with (the ``hydra`` node included), checked:
+    any composition error becomes a one-line ``ConfigError``."""
+    with session() as loader:
+        return compose_in(loader, overrides, config_name, hydra_config)
+
+
+def compose_in(loader, overrides: list[str], config_name: str = CONFIG_NAME,
+               hydra_config: bool = True) -> Composed:
+    """``compose`` inside a ``session()``."""
+    from hydra import compose as hydra_compose
+
+    try:
+        check_groups(overrides, loader)
+        cfg = hydra_compose(config_name=config_name, overrides=overrides,
+                            return_hydra_config=hydra_config)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - Hydra/OmegaConf: one line for the user
+        if _full_errors():
             raise
-        except Exception as exc:  # noqa: BLE001 - Hydra/OmegaConf: one line for the user
-            if _full_errors():
-                raise
-            raise ConfigError(explain(exc, overrides, loader)) from None
-        check_missing(cfg)
-        check_keys(cfg)
-        preset = applied_preset(cfg.hydra.runtime.choices, loader) if hydra_config else None
+        raise ConfigError(explain(exc, overrides, loader)) from None
+    check_missing(cfg)
+    check_keys(cfg)
+    preset = applied_preset(cfg.hydra.runtime.choices, loader) if hydra_config else None
     return Composed(cfg, preset)
 
 

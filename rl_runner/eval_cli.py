@@ -1,0 +1,79 @@
+"""``rl-eval <run_dir> [key=value ...]``: evaluate (and render) a trained run from the shell.
+
+The work is ``evaluation.evaluate_run``; this module parses the options and prints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rl_runner.config import ConfigError
+
+PROG = "rl-eval"
+OPTIONS = {"episodes": "20", "checkpoint": "latest", "render": "none", "seed": None, "fps": "30"}
+
+
+def parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    opts = dict(OPTIONS)
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in OPTIONS:
+            parser.error(f"unknown option {item!r}: use key=value with key in "
+                         f"{', '.join(OPTIONS)}")
+        opts[key] = value
+    try:
+        opts["episodes"], opts["fps"] = int(opts["episodes"]), int(opts["fps"])
+        opts["seed"] = None if opts["seed"] is None else int(opts["seed"])
+    except ValueError as exc:
+        parser.error(f"episodes, fps and seed take integers ({exc})")
+    if opts["episodes"] < 1 or opts["fps"] < 1:
+        parser.error("episodes and fps must be >= 1")
+    if opts["checkpoint"] not in ("best", "latest"):
+        parser.error(f"checkpoint={opts['checkpoint']!r}: choose best or latest")
+    if opts["render"] not in ("gif", "mp4", "none"):
+        parser.error(f"render={opts['render']!r}: choose gif, mp4 or none")
+    return opts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Evaluate (and render) a trained rl_runner run: prints mean "
+        "± std, writes eval.json (and the video) into the run dir.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="options (key=value, defaults first):\n"
+               "  episodes=20              greedy episodes to run\n"
+               "  checkpoint=latest|best   the last checkpoint, or the best eval's policy\n"
+               "  render=none|gif|mp4      also write rollout.gif / rollout.mp4 of one episode\n"
+               "  seed=<run seed + 10000>  reset seed of the first episode (the run's eval "
+               "states)\n"
+               "  fps=30                   frames per second of the video")
+    parser.add_argument("run_dir", help="a run dir written by rl-train")
+    parser.add_argument("options", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+    opts = parse_options(parser, args.options)
+
+    from rl_runner.config import load_run_config
+    from rl_runner.evaluation import EVAL_FILE, evaluate_run
+
+    run_dir = Path(args.run_dir)
+    try:
+        result = evaluate_run(run_dir, **opts)
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except RuntimeError as exc:  # rendering failed
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    cfg = load_run_config(run_dir)
+    print(f"{PROG}: {cfg.algo.name} on {cfg.env.id}, {Path(result.checkpoint).name}: "
+          f"{result.mean:.2f} ± {result.std:.2f} over {result.episodes} episodes")
+    if result.video is not None:
+        rendered = json.loads((run_dir / EVAL_FILE).read_text())["render"]
+        print(f"{PROG}: wrote {result.video} ({rendered['frames']} frames, return "
+              f"{rendered['return']:.2f})")
+    print(f"{PROG}: wrote {run_dir / EVAL_FILE}")
+
+if __name__ == "__main__":
+    main()

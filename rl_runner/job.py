@@ -1,0 +1,186 @@
+"""One training job, the same from ``rl-train`` (Hydra's ``main``) and from Python
+(``rl_runner.train``): the composed config becomes typed dataclasses and is checked (no
+TensorFlow yet), then the trainer is built, resumed if asked, and trained.
+
+Errors are raised, not printed: ``ConfigError`` for bad input (one line), ``RunStopped`` for a
+run stopped on the way (a signal, a NaN). The callers decide what the user sees.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import MissingMandatoryValue
+
+from rl_runner.config import Config, ConfigError, load_run_config, run_warnings, validate
+
+PROG = "rl-train"
+METRICS_FILE = "metrics.json"  # algos.base.METRICS_FILE (that module imports TensorFlow)
+FAILURE_FILE = "failure.json"
+# Keys a resumed run may change: they do not affect what it computes.
+RESUME_RUNTIME_KEYS = ("progress", "device", "threads", "verbose")
+
+
+def run_config(cfg: DictConfig) -> DictConfig:
+    """The run's keys without the ``hydra`` node (which compose's result carries)."""
+    if "hydra" not in cfg:
+        return cfg
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def prepare(cfg: DictConfig):
+    """Typed config and env description, or ConfigError: cheap, no TensorFlow."""
+    from rl_runner.envs import describe
+
+    cfg = run_config(cfg)
+    try:
+        typed: Config = OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as exc:
+        raise ConfigError(f"{exc.full_key} is required and has no value (set it on the "
+                          f"command line: {exc.full_key}=...)") from None
+    validate(typed)
+    return typed, describe(typed.env, typed.algo.name)
+
+
+def check_resumable(run_dir: str) -> None:
+    """Cheap checks of a run dir to resume, before Hydra touches it (no TensorFlow)."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ConfigError(f"resume={run_dir}: no such directory")
+    if not (path / ".hydra" / "config.yaml").is_file():
+        raise ConfigError(f"resume={run_dir}: not a run dir (no .hydra/config.yaml)")
+    if (path / METRICS_FILE).is_file():
+        raise ConfigError(f"resume={run_dir}: the run already finished (metrics.json); start "
+                          "a new run, e.g. with a larger total_env_steps")
+    seeds = sorted(p.name for p in path.glob("seed=*") if p.is_dir())
+    if seeds and not (path / "checkpoints").exists():
+        raise ConfigError(f"resume={run_dir} trained several seeds (search.seeds): resume one "
+                          f"of them, e.g. resume={path / seeds[0]}")
+    if not (path / "checkpoints" / "checkpoint").is_file():
+        raise ConfigError(f"resume={run_dir}: no checkpoint to resume from (checkpoints/ "
+                          "is missing or empty)")
+
+
+def prepare_resume(cfg: DictConfig):
+    """The saved config of the run to resume (runtime keys from the command line) and its
+    env description."""
+    from rl_runner.envs import describe
+
+    check_resumable(cfg.resume)
+    typed = load_run_config(cfg.resume)
+    for key in RESUME_RUNTIME_KEYS:
+        setattr(typed, key, cfg[key])
+    typed.resume = cfg.resume
+    return typed, describe(typed.env, typed.algo.name)
+
+
+def build_trainer(typed: Config, spec, run_dir: str):
+    """Set TensorFlow up for this run and build its trainer (not trained yet); returns the
+    trainer and the device it uses. Tests and benchmarks build trainers through here too."""
+    from rl_runner import device
+    from rl_runner.algos import trainer_class
+
+    used = device.setup(typed.device, typed.threads, typed.seed, typed.deterministic)
+    return trainer_class(typed.algo.name)(typed, spec, run_dir), used
+
+
+def run(typed: Config, spec, run_dir: str, preset: str | None = None):
+    """Build the trainer, resume it if asked, and train; returns RunMetrics."""
+    trainer, used = build_trainer(typed, spec, run_dir)
+    try:
+        if typed.resume:
+            path = trainer.resume()
+            print(f"{PROG}: resuming {run_dir} from {os.path.basename(path)} at env step "
+                  f"{trainer.env_steps} ({used})", file=sys.stderr)
+        else:
+            applied = f"preset {preset}" if preset else "no preset"
+            print(f"{PROG}: {typed.algo.name} on {spec.id} ({applied}, {used}), "
+                  f"run dir {run_dir}", file=sys.stderr)
+            for warning in run_warnings(typed):
+                print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        return trainer.train()
+    finally:
+        trainer.close()
+
+
+@dataclass
+class SeedsMetrics:
+    """What a job of ``search.seeds`` seeds reports (its ``metrics.json``)."""
+
+    final_eval_return: float  # the mean over the seeds
+    seeds: list[int]
+    final_eval_return_per_seed: list[float]
+
+
+def train_seeds(typed: Config, spec, run_dir: str, preset: str | None) -> SeedsMetrics:
+    """Train ``search.seeds`` seeds (seed, seed+1, ...) one after another, each in
+    ``<run_dir>/seed=<s>/`` with its own config; writes their summary to ``metrics.json``."""
+    finals = {}
+    for seed in range(typed.seed, typed.seed + typed.search.seeds):
+        one = dataclasses.replace(typed, seed=seed, search=dataclasses.replace(typed.search,
+                                                                              seeds=1))
+        seed_dir = Path(run_dir) / f"seed={seed}"
+        (seed_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.structured(one), seed_dir / ".hydra" / "config.yaml")
+        finals[seed] = run(one, spec, str(seed_dir), preset).final_eval_return
+    summary = SeedsMetrics(sum(finals.values()) / len(finals), list(finals),
+                           list(finals.values()))
+    (Path(run_dir) / METRICS_FILE).write_text(
+        json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
+    print(f"{PROG}: mean final eval return {summary.final_eval_return:.2f} over seeds "
+          f"{summary.seeds}", file=sys.stderr)
+    return summary
+
+
+def execute(cfg: DictConfig, run_dir: str, preset: str | None,
+            adjust: Callable[[Config], None] | None = None):
+    """The job: a fresh or resumed run (``cfg.resume``), or ``search.seeds`` runs. ``adjust``
+    may change runtime keys of the typed config first (a sweep job's threads). Returns the run's
+    RunMetrics, or SeedsMetrics."""
+    typed, spec = prepare_resume(cfg) if cfg.resume else prepare(cfg)
+    if adjust is not None:
+        adjust(typed)
+    if typed.search.seeds > 1:
+        return train_seeds(typed, spec, run_dir, preset)
+    return run(typed, spec, typed.resume or run_dir, preset)
+
+
+def print_summary(metrics, run_dir: str) -> None:
+    """Why the run stopped, its final and best eval, where it is and how to look at it."""
+    if metrics.stop_reason == "threshold":
+        why = (f"reached the threshold {metrics.stop_at_return:g} at env step "
+               f"{metrics.env_steps_to_solve:,}")
+    else:
+        why = f"total_env_steps reached ({metrics.env_steps:,} env steps)"
+        if metrics.solved:
+            why += f" (threshold {metrics.stop_at_return:g} first reached at env step " \
+                   f"{metrics.env_steps_to_solve:,})"
+    print(f"{PROG}: stopped: {why}\n"
+          f"{PROG}: final eval return {metrics.final_eval_return:.2f} "
+          f"± {metrics.final_eval_return_std:.2f}, best {metrics.best_eval_return:.2f}\n"
+          f"{PROG}: run dir {run_dir}\n"
+          f"{PROG}: tensorboard --logdir {os.path.dirname(run_dir)} --host 127.0.0.1",
+          file=sys.stderr)
+
+
+def record_failure(run_dir: str, message: str, exit_code: int) -> None:
+    """``failure.json`` in a sweep job's dir, so a report lists the failed job."""
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / FAILURE_FILE).write_text(
+        json.dumps({"error": message, "exit_code": exit_code}) + "\n")
+
+
+def check_job_dir(run_dir: str) -> None:
+    """A sweep job never writes into a dir that holds an earlier run (a reused sweep dir)."""
+    if (Path(run_dir) / "checkpoints").exists() or (Path(run_dir) / METRICS_FILE).exists():
+        raise ConfigError(f"{run_dir} already holds a run from an earlier sweep: choose a new "
+                          "hydra.sweep.dir, or continue that run with rl-train resume=<its dir>")
