@@ -146,13 +146,13 @@ def acting_cost(repeats: int = 2000) -> list[str]:
     """Per-vector-step policy cost: numpy copy vs one compiled tf.function call."""
     import tensorflow as tf
 
+    import rl_runner
     from rl_runner.algos.reinforce import Policy
-    from rl_runner.config import ReinforceConfig
     from rl_runner.envs import EnvSpec
     from rl_runner.networks import NumpyMLP
 
     spec = EnvSpec("CartPole-v1", 4, True, 2, np.empty(0), np.empty(0), 475.0, 500)
-    policy = Policy(spec, ReinforceConfig(hidden_sizes=[64, 64]))
+    policy = Policy(spec, rl_runner.compose(["algo.hidden_sizes=[64,64]"]).algo)
     numpy_net = NumpyMLP(policy.net, "relu")
     compiled = tf.function(lambda x: policy.net(x))
     rows = []

@@ -47,7 +47,7 @@ def ddpg_rates(overrides: list[str], *, repeats: int, seconds: float, warmup: fl
         def updates(n: int) -> int:
             # Reading an output waits for the device: on a GPU a call returns once its work is
             # queued, and the rate would count queued work.
-            flag = trainer.agent.train(n).nonfinite.numpy()
+            flag = trainer.fused.train(n).nonfinite.numpy()
             if flag:
                 raise nonfinite_error(flag)
             return n

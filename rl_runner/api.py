@@ -24,13 +24,14 @@ from typing import Any
 
 from rl_runner import composition, console, job, rundir
 from rl_runner.config import Config, ConfigError, load_run_config
+from rl_runner.errors import RESUME_HINT, RunStopped
 from rl_runner.evaluation import Evaluation, Policy, evaluate_run
 from rl_runner.evaluation import load_policy as _load_policy
 
 __all__ = ["Run", "train", "compose", "load_policy", "evaluate"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Run:
     """A run dir and what it holds: the config it ran with and its ``metrics.json``."""
 
@@ -54,6 +55,12 @@ class Run:
 
                 metrics = RunMetrics(**values)
         return cls(run_dir, config, metrics)
+
+    def __repr__(self) -> str:
+        result = ("unfinished" if self.metrics is None else
+                  f"final_eval_return={self.metrics.final_eval_return:.2f}")
+        return (f"Run({self.config.algo.name} on {self.config.env.id}, {result}, "
+                f"run_dir='{self.run_dir}')")
 
     @property
     def seeds(self) -> list[Run]:
@@ -143,13 +150,20 @@ def train(overrides: Sequence[str] | Mapping | None = None, /, **keys) -> Run:
 
     argv = as_overrides(overrides, keys)
     console.set_verbose(any(a.lstrip("+") in ("verbose=true", "verbose=True") for a in argv))
-    checked = train_module.check_arguments(argv)
+    try:
+        checked = train_module.check_arguments(argv)
+    except ConfigError as exc:
+        raise ConfigError(str(exc)) from None  # the line, without composition's frames
     try:
         return _run_job(checked.argv)
-    except ConfigError:
+    except ConfigError as exc:
         if checked.claim is not None and not (checked.claim.path / "checkpoints").exists():
             rundir.release(checked.claim)
-        raise
+        raise ConfigError(str(exc)) from None
+    except RunStopped as exc:  # resumed from Python with a call, not a command
+        message = str(exc).replace(f"{RESUME_HINT}{exc.run_dir}",
+                                   f"Resume with: rl_runner.train(resume={exc.run_dir!r})")
+        raise RunStopped(message, exc.exit_code, exc.run_dir, exc.checkpoint) from None
 
 
 def _run_job(argv: list[str]) -> Run:

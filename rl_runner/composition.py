@@ -315,7 +315,19 @@ def compose_in(loader, overrides: list[str], config_name: str = CONFIG_NAME,
     check_missing(cfg)
     check_keys(cfg)
     preset = applied_preset(cfg.hydra.runtime.choices, loader) if hydra_config else None
+    if preset is not None:
+        check_preset_algo(preset, cfg.hydra.runtime.choices.get("algo"))
     return Composed(cfg, preset)
+
+
+def check_preset_algo(preset: str, algo: str | None) -> None:
+    """A preset is named ``<algo>_<env>``: applied to another algorithm, it would tune the wrong
+    one (``algo=ddpg preset=td3_pusher`` is no TD3)."""
+    tuned_for = preset.split("_")[0]
+    if tuned_for in ALGO_SCHEMAS and algo is not None and tuned_for != algo:
+        raise ConfigError(f"preset={preset} is tuned for algo={tuned_for}, not algo={algo}: "
+                          f"run algo={tuned_for} (its preset comes with it), or choose "
+                          f"another preset")
 
 
 def _full_errors() -> bool:

@@ -18,6 +18,7 @@ from rl_runner.config import ConfigError, EnvConfig
 SUPPORTED_ACTIONS = {
     "reinforce": (gym.spaces.Discrete, gym.spaces.Box),
     "ddpg": (gym.spaces.Box,),
+    "td3": (gym.spaces.Box,),
 }
 
 
@@ -77,7 +78,7 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
         if not isinstance(act_space, allowed):
             names = " or ".join(f"{t.__name__}" for t in allowed)
             kind = "a continuous (Box)" if allowed == (gym.spaces.Box,) else names
-            hint = " - use algo=reinforce" if algo == "ddpg" else ""
+            hint = " - use algo=reinforce" if algo != "reinforce" else ""
             raise ConfigError(f"{algo} needs {kind} action space; {cfg.id} has {act_space}"
                               f"{hint}")
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
@@ -89,8 +90,8 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
                 raise ConfigError(f"{algo} needs a 1-D Box action space; {cfg.id} has "
                                   f"{act_space}")
             if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
-                if algo == "ddpg":
-                    raise ConfigError(f"ddpg needs finite action bounds; {cfg.id} has "
+                if algo != "reinforce":
+                    raise ConfigError(f"{algo} needs finite action bounds; {cfg.id} has "
                                       f"{act_space}")
         spec = env.spec
         return EnvSpec(

@@ -81,7 +81,7 @@ def check_trained(run_dir: Path) -> None:
                           f"{checkpoints}/): it stopped before its first checkpoint")
 
 
-@dataclass
+@dataclass(repr=False)
 class Policy:
     """A trained run's greedy policy: numpy observations in (one, or a batch), env-ready
     actions out."""
@@ -89,6 +89,10 @@ class Policy:
     config: Config  # the run's config
     checkpoint: str  # the checkpoint it was restored from
     greedy: Callable  # the compiled policy: float32 tensor [batch, obs_dim] -> actions
+
+    def __repr__(self) -> str:
+        return (f"Policy({self.config.algo.name} on {self.config.env.id}, "
+                f"checkpoint='{self.checkpoint}')")
 
     def __call__(self, obs) -> np.ndarray:
         import tensorflow as tf
@@ -144,8 +148,9 @@ class Evaluation:
 
 
 def check_options(episodes: int, checkpoint: str, render: str | None, fps: int) -> None:
-    if episodes < 1 or fps < 1:
-        raise ConfigError(f"episodes={episodes}, fps={fps}: both must be >= 1")
+    for key, value in (("episodes", episodes), ("fps", fps)):
+        if value < 1:
+            raise ConfigError(f"{key}={value} is out of range: must be >= 1")
     if checkpoint not in ("best", "latest"):
         raise ConfigError(f"checkpoint={checkpoint!r}: choose best or latest")
     if render not in (None, "none", *RENDER_FORMATS):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -21,6 +22,14 @@ from omegaconf.errors import MissingMandatoryValue
 from rl_runner.config import Config, ConfigError, load_run_config, run_warnings, validate
 
 PROG = "rl-train"
+log = logging.getLogger("rl_runner")
+
+
+def say(line: str) -> None:
+    """One of rl-train's own lines: on stderr, and in the run's ``train.log`` (Hydra's job log
+    file gets INFO; its console handler only warnings, so the line is not shown twice)."""
+    print(f"{PROG}: {line}", file=sys.stderr)
+    log.info(line)
 METRICS_FILE = "metrics.json"  # algos.base.METRICS_FILE (that module imports TensorFlow)
 FAILURE_FILE = "failure.json"
 # Keys a resumed run may change: they do not affect what it computes.
@@ -99,14 +108,13 @@ def run(typed: Config, spec, run_dir: str, preset: str | None = None):
     try:
         if typed.resume:
             path = trainer.resume()
-            print(f"{PROG}: resuming {run_dir} from {os.path.basename(path)} at env step "
-                  f"{trainer.env_steps} ({used})", file=sys.stderr)
+            say(f"resuming {run_dir} from {os.path.basename(path)} at env step "
+                f"{trainer.env_steps} ({used})")
         else:
             applied = f"preset {preset}" if preset else "no preset"
-            print(f"{PROG}: {typed.algo.name} on {spec.id} ({applied}, {used}), "
-                  f"run dir {run_dir}", file=sys.stderr)
+            say(f"{typed.algo.name} on {spec.id} ({applied}, {used}), run dir {run_dir}")
             for warning in run_warnings(typed):
-                print(f"{PROG}: warning: {warning}", file=sys.stderr)
+                say(f"warning: {warning}")
         return trainer.train()
     finally:
         trainer.close()
@@ -136,8 +144,7 @@ def train_seeds(typed: Config, spec, run_dir: str, preset: str | None) -> SeedsM
                            list(finals.values()))
     (Path(run_dir) / METRICS_FILE).write_text(
         json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
-    print(f"{PROG}: mean final eval return {summary.final_eval_return:.2f} over seeds "
-          f"{summary.seeds}", file=sys.stderr)
+    say(f"mean final eval return {summary.final_eval_return:.2f} over seeds {summary.seeds}")
     return summary
 
 
@@ -164,12 +171,11 @@ def print_summary(metrics, run_dir: str) -> None:
         if metrics.solved:
             why += f" (threshold {metrics.stop_at_return:g} first reached at env step " \
                    f"{metrics.env_steps_to_solve:,})"
-    print(f"{PROG}: stopped: {why}\n"
-          f"{PROG}: final eval return {metrics.final_eval_return:.2f} "
-          f"± {metrics.final_eval_return_std:.2f}, best {metrics.best_eval_return:.2f}\n"
-          f"{PROG}: run dir {run_dir}\n"
-          f"{PROG}: tensorboard --logdir {os.path.dirname(run_dir)} --host 127.0.0.1",
-          file=sys.stderr)
+    say(f"stopped: {why}")
+    say(f"final eval return {metrics.final_eval_return:.2f} "
+        f"± {metrics.final_eval_return_std:.2f}, best {metrics.best_eval_return:.2f}")
+    say(f"run dir {run_dir}")
+    say(f"tensorboard --logdir {os.path.dirname(run_dir)} --host 127.0.0.1")
 
 
 def record_failure(run_dir: str, message: str, exit_code: int) -> None:

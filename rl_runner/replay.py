@@ -23,33 +23,11 @@ class Transitions(NamedTuple):
     rewards: tf.Tensor      # [B] float32
     next_obs: tf.Tensor     # [B, obs_dim] float32 (the final obs when an episode ended)
     terminated: tf.Tensor   # [B] float32: 1 only at a true terminal state, not at truncation
-    discount: tf.Tensor | None = None  # [B] gamma**k of an n-step sample; None: one step
 
 
-def n_step_fold(rows: tf.Tensor, written: tf.Tensor, reward_col: int, done_col: int,
-                gamma: float) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Fold up to n consecutive transitions of one env into one n-step transition.
-
-    ``rows`` [B, n, width] are transitions t, t+1, ... of the same env; ``written`` [B, n] says
-    which of them exist yet. Step k is included while every earlier step is included and did
-    not end its episode (terminated or truncated), so a window stops at an episode's end and at
-    the newest transition. Returns the discounted reward sum over the included k steps, the
-    row of the last included step (whose next observation and ``terminated`` bootstrap), and
-    ``gamma**k``."""
-    n = rows.shape[1]
-    not_done = 1.0 - rows[:, :, done_col]
-    carried = tf.math.cumprod(not_done, axis=1, exclusive=True)  # no episode end before k
-    included = carried * tf.cast(written, tf.float32)
-    steps = tf.cast(tf.reduce_sum(included, axis=1), tf.int32)   # >= 1: step 0 always counts
-    powers = tf.constant([gamma ** k for k in range(n)], tf.float32)
-    rewards = tf.reduce_sum(included * powers * rows[:, :, reward_col], axis=1)
-    last = tf.gather(rows, steps - 1, batch_dims=1)
-    return rewards, last, tf.pow(tf.constant(gamma, tf.float32), tf.cast(steps, tf.float32))
-
-
-def bytes_needed(capacity: int, obs_dim: int, act_dim: int, n_step: int = 1) -> int:
-    """float32 storage for ``capacity`` transitions (one row each; n-step adds a column)."""
-    return 4 * capacity * (2 * obs_dim + act_dim + 2 + (n_step > 1))
+def bytes_needed(capacity: int, obs_dim: int, act_dim: int) -> int:
+    """float32 storage for ``capacity`` transitions (one row each)."""
+    return 4 * capacity * (2 * obs_dim + act_dim + 2)
 
 
 def available_bytes() -> int | None:
@@ -68,9 +46,9 @@ def available_bytes() -> int | None:
 
 
 def check_fits(capacity: int, obs_dim: int, act_dim: int, env_id: str,
-               available: int | None = None, n_step: int = 1) -> None:
+               available: int | None = None) -> None:
     """Fail with a clear message when the buffer would not fit in memory (80 % at most)."""
-    need = bytes_needed(capacity, obs_dim, act_dim, n_step)
+    need = bytes_needed(capacity, obs_dim, act_dim)
     available = available_bytes() if available is None else available
     if available is not None and need > 0.8 * available:
         raise ConfigError(
@@ -85,24 +63,12 @@ class ReplayBuffer(tf.Module):
     Each row is ``[obs, action, reward, next_obs, terminated]``: writing a vector step is one
     scatter and sampling a batch one gather, however many fields a transition has (each op
     inside the compiled step costs ~10 us of overhead on a CPU).
-
-    With ``n_step > 1`` a row also ends with ``done`` (terminated or truncated), and a sample
-    folds transitions t .. t+n-1 of the same env into one (``n_step_fold``). Every write is one
-    vector step of ``stride`` envs, so the next transition of the env at row i is at row
-    i + stride.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int,
-                 n_step: int = 1, gamma: float = 0.99, stride: int = 1,
-                 recent_fraction: float = 0.0, recent_size: int = 100_000):
-        """``recent_fraction`` of each sample comes from the newest ``recent_size`` transitions
-        (the rest, as always, from all of them)."""
+    def __init__(self, capacity: int, obs_dim: int, act_dim: int, seed: int):
         super().__init__(name="replay")
-        self.capacity, self.n_step, self.gamma, self.stride = capacity, n_step, gamma, stride
-        self.recent_fraction, self.recent_size = recent_fraction, recent_size
+        self.capacity = capacity
         self.sizes = [obs_dim, act_dim, 1, obs_dim, 1]  # the Transitions fields, in order
-        if n_step > 1:
-            self.sizes.append(1)  # done
         self.width = sum(self.sizes)
         self.data = tf.Variable(tf.zeros([capacity, self.width], tf.float32), trainable=False,
                                 name="data")
@@ -116,7 +82,7 @@ class ReplayBuffer(tf.Module):
                           batch.terminated[:, None]], axis=1)
 
     def unpack(self, rows: tf.Tensor) -> Transitions:
-        obs, actions, rewards, next_obs, terminated = tf.split(rows, self.sizes, axis=1)[:5]
+        obs, actions, rewards, next_obs, terminated = tf.split(rows, self.sizes, axis=1)
         return Transitions(obs, actions, rewards[:, 0], next_obs, terminated[:, 0])
 
     def add_rows(self, rows: tf.Tensor) -> None:
@@ -131,32 +97,9 @@ class ReplayBuffer(tf.Module):
         self.add_rows(self.pack(batch))
 
     def sample(self, batch_size: int) -> Transitions:
-        """Uniform sample, with replacement, from the filled slots only; with
-        ``recent_fraction``, that fraction of the batch (rounded) is drawn uniformly from the
-        newest ``recent_size`` of them instead."""
-        recent = round(self.recent_fraction * batch_size)
-        idx = self.rng.uniform([batch_size - recent], minval=0, maxval=self.size, dtype=tf.int64)
-        if recent:
-            back = self.rng.uniform([recent], minval=0, dtype=tf.int64,
-                                    maxval=tf.minimum(self.size, self.recent_size))
-            newest = tf.math.floormod(self.ptr - 1 - back, self.capacity)
-            idx = tf.concat([idx, newest], axis=0)
-        return self.gather(idx)
-
-    def gather(self, idx: tf.Tensor) -> Transitions:
-        """The transitions starting at rows ``idx`` (n-step ones when ``n_step > 1``)."""
-        if self.n_step == 1:
-            return self.unpack(tf.gather(self.data, idx))
-        ahead = tf.range(self.n_step, dtype=tf.int64) * self.stride
-        rows = tf.gather(self.data, tf.math.floormod(idx[:, None] + ahead, self.capacity))
-        newer = tf.math.floormod(self.ptr - 1 - idx, self.capacity)  # rows written after idx
-        reward_col, done_col = sum(self.sizes[:2]), self.width - 1
-        rewards, last, discount = n_step_fold(rows, ahead[None, :] <= newer[:, None],
-                                              reward_col, done_col, self.gamma)
-        first = self.unpack(rows[:, 0])
-        tail = self.unpack(last)
-        return Transitions(first.obs, first.actions, rewards, tail.next_obs, tail.terminated,
-                           discount)
+        """Uniform sample, with replacement, from the filled slots only."""
+        idx = self.rng.uniform([batch_size], minval=0, maxval=self.size, dtype=tf.int64)
+        return self.unpack(tf.gather(self.data, idx))
 
     def contents(self) -> Transitions:
         """The filled slots in storage order (for inspection and tests)."""

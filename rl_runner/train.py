@@ -1,4 +1,5 @@
-"""Training, from the shell (``rl-train [overrides]``) and from Python (``rl_runner.train``).
+"""Training, from the shell (``rl-train [overrides]``) and from Python:
+``rl_runner.train(["algo=ddpg", "env=pusher"]) -> Run`` (see ``rl_runner.api.train``).
 
 ``cli`` first composes the overrides on the configs shipped in ``rl_runner/conf`` (see
 ``composition.py``): every mistake becomes one line and exit status 2 before anything is
@@ -216,10 +217,18 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 class _CallableModule(types.ModuleType):
-    def __call__(self, overrides=None, **kwargs):
+    def __call__(self, overrides=None, /, **keys):
+        """rl_runner.train(overrides=None, /, **keys) -> Run: train as ``rl-train`` does.
+
+        ``overrides``: a list (``["algo=ddpg", "seed=1"]``) or a dict (``{"algo": "ddpg",
+        "algo.lr": 1e-3}``); keywords add top-level keys (``total_env_steps=20000``,
+        ``resume=run_dir``). Returns the finished ``Run`` (``.metrics``, ``.run_dir``);
+        raises ``rl_runner.ConfigError`` on bad input (nothing written) and
+        ``rl_runner.RunStopped`` when interrupted (the checkpoint kept). Full documentation:
+        ``help(rl_runner.api.train)``."""
         from rl_runner.api import train
 
-        return train(overrides, **kwargs)
+        return train(overrides, **keys)
 
 
 sys.modules[__name__].__class__ = _CallableModule

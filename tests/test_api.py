@@ -48,6 +48,10 @@ def test_train_twice_in_one_process_gives_the_clis_run(in_tmp):
         p.name for p in first.run_dir.iterdir()}
     assert {"config.yaml", "hydra.yaml", "overrides.yaml"} <= {
         p.name for p in (first.run_dir / ".hydra").iterdir()}
+    log = (first.run_dir / "train.log").read_text()  # rl-train's lines, also from Python
+    assert "reinforce on CartPole-v1 (preset reinforce_cartpole" in log and "stopped: " in log
+    assert repr(first) == (f"Run(reinforce on CartPole-v1, final_eval_return="
+                           f"{first.metrics.final_eval_return:.2f}, run_dir='{first.run_dir}')")
     cli = rl_train(*CARTPOLE, "hydra.run.dir=cli", cwd=in_tmp)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert json.loads((in_tmp / "cli" / "metrics.json").read_text())["final_eval_return"] == \
@@ -106,6 +110,14 @@ def test_errors_are_rl_trains_one_line_and_leave_nothing(in_tmp, overrides, star
         assert cli.returncode == 2 and cli.stderr.strip() == f"rl-train: error: {error.value}"
 
 
+def test_the_package_shows_its_api():
+    assert dir(rl_runner) == sorted(["ConfigError", "Run", "RunStopped", "__version__", "compose",
+                                     "evaluate", "load_policy", "train"])
+    assert "-> Run: train as ``rl-train`` does" in type(rl_runner.train).__call__.__doc__
+    with pytest.raises(rl_runner.ConfigError, match="^episodes=0 is out of range: must be >= 1$"):
+        rl_runner.evaluate("anywhere", episodes=0)
+
+
 def test_compose_returns_the_typed_config_and_takes_lists_dicts_and_keywords(in_tmp):
     from rl_runner.config import Config
 
@@ -139,6 +151,10 @@ def test_interrupted_then_resumed_from_python(in_tmp, monkeypatch):
     with pytest.raises(rl_runner.RunStopped, match="SIGINT at env step") as stopped:
         rl_runner.train(CARTPOLE, **{"hydra.run.dir": "stopped"})
     assert stopped.value.exit_code == 130 and not (in_tmp / "stopped" / "metrics.json").exists()
+    assert stopped.value.run_dir == str(in_tmp / "stopped")
+    assert Path(stopped.value.checkpoint).parent == in_tmp / "stopped" / "checkpoints"
+    assert str(stopped.value).endswith(
+        f"Resume with: rl_runner.train(resume={str(in_tmp / 'stopped')!r})")
     resumed = rl_runner.train(resume=in_tmp / "stopped", progress=False)
     assert resumed.run_dir == in_tmp / "stopped" and resumed.metrics.env_steps >= 3000
     reference = rl_runner.train(CARTPOLE)

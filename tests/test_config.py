@@ -36,7 +36,7 @@ def test_gym_env_takes_any_id():
 PRESET_CONTEXT = {
     "reinforce_cartpole": [], "reinforce_seed": [],
     "ddpg_pusher": ["algo=ddpg", "env=pusher"], "ddpg_pusher_v4": ["algo=ddpg", "env=pusher_v4"],
-    "ddpg_seed": ["algo=ddpg", "env=pusher"], "td3_pusher": ["algo=ddpg", "env=pusher"],
+    "ddpg_seed": ["algo=ddpg", "env=pusher"], "td3_pusher": ["algo=td3", "env=pusher"],
 }
 
 
@@ -59,29 +59,29 @@ def test_default_preset_is_the_tuned_one_and_seed_preset_is_the_notebook():
 
 
 def test_ddpg_pusher_has_three_layers_and_td3_pusher_keeps_two():
-    # td3_pusher inherits ddpg_pusher; TD3 was only ever measured with two 256 layers.
+    # TD3 was only ever measured with two 256 layers.
     assert compose(["algo=ddpg", "env=pusher"]).algo.hidden_sizes == [256, 256, 256]
-    td3 = compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"])
+    td3 = compose(["algo=td3", "env=pusher"])
     assert td3.algo.hidden_sizes == [256, 256]
 
 
 def test_ddpg_pusher_has_twin_critics_under_a_mean_and_td3_pusher_climbs_the_first():
     ddpg = compose(["algo=ddpg", "env=pusher"]).algo
-    td3 = compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"]).algo
+    td3 = compose(["algo=td3", "env=pusher"]).algo
     assert (ddpg.twin_critics, ddpg.actor_q, ddpg.policy_delay) == (True, "mean", 1)
     assert (td3.twin_critics, td3.actor_q, td3.policy_delay) == (True, "first", 2)
 
 
 def test_ddpg_pusher_evaluates_the_target_actor_and_td3_pusher_the_online_one():
     assert compose(["algo=ddpg", "env=pusher"]).algo.eval_actor == "target"
-    assert compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"]).algo.eval_actor == "online"
+    assert compose(["algo=td3", "env=pusher"]).algo.eval_actor == "online"
     assert compose(["algo=ddpg", "env=gym", "env.id=Pendulum-v1"]).algo.eval_actor == "online"
 
 
 def test_ddpg_pusher_makes_two_updates_per_env_step_and_td3_pusher_one():
     assert compose(["algo=ddpg", "env=pusher"]).algo.updates_per_step == 2
     assert compose(["algo=ddpg", "env=pusher_v4"]).algo.updates_per_step == 2
-    assert compose(["algo=ddpg", "env=pusher", "preset=td3_pusher"]).algo.updates_per_step == 1
+    assert compose(["algo=td3", "env=pusher"]).algo.updates_per_step == 1
     assert compose(["algo=ddpg", "env=pusher", "preset=ddpg_seed"]).algo.updates_per_step == 1
 
 
@@ -170,3 +170,61 @@ def test_console_script_prints_the_resolved_config(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "lr: 0.02" in proc.stdout and "id: CartPole-v1" in proc.stdout
+
+
+# One source of defaults: the YAML
+# --------------------------------------------------------------------------------------------
+def yaml_defaults(path: Path) -> dict:
+    """A config file's own keys, after the configs its defaults list names in its group."""
+    raw = OmegaConf.to_container(OmegaConf.load(path))
+    merged: dict = {}
+    for entry in raw.pop("defaults", []):
+        same_group = path.parent / f"{entry}.yaml" if isinstance(entry, str) else None
+        if same_group is not None and same_group.is_file():  # not _self_ or a schema
+            merged.update(yaml_defaults(same_group))
+    return {**merged, **raw}
+
+
+@pytest.mark.parametrize("algo, env", [("reinforce", "cartpole"), ("reinforce", "pusher"),
+                                       ("ddpg", "pusher"), ("td3", "pusher")])
+def test_the_trainer_gets_the_yamls_defaults(algo, env):
+    """Without a preset, every key of what the trainer is built with is what algo/<algo>.yaml
+    and config.yaml write (the schema holds no defaults of its own but env's optional ones)."""
+    typed, spec = prepare(compose([f"algo={algo}", f"env={env}", "~preset"]))
+    algo_yaml = yaml_defaults(CONF / "algo" / f"{algo}.yaml")
+    assert OmegaConf.to_container(OmegaConf.structured(typed.algo)) == algo_yaml
+    run_yaml = yaml_defaults(CONF / "config.yaml")
+    run_yaml.pop("hydra")
+    typed_run = OmegaConf.to_container(OmegaConf.structured(typed))
+    assert {key: typed_run[key] for key in run_yaml} == run_yaml
+    assert set(typed_run) - set(run_yaml) == {"algo", "env"}
+    assert typed_run["env"] == {"id": spec.id, "kwargs": {}, "max_episode_steps": None}
+
+
+def test_the_schema_writes_no_default_the_yaml_has():
+    import dataclasses
+
+    from rl_runner.config import ALGO_SCHEMAS, Config
+
+    for schema in {Config, *ALGO_SCHEMAS.values()}:
+        for f in dataclasses.fields(schema):
+            if f.default is not dataclasses.MISSING:
+                assert f.default == "???", (schema.__name__, f.name, f.default)
+
+
+def test_a_run_saved_before_the_ddpg_variants_went_still_loads(tmp_path):
+    from rl_runner.config import load_run_config
+
+    saved = OmegaConf.to_container(compose(["algo=td3", "env=pusher"]))
+    saved["algo"].update(n_step=1, crossq=False, sale=False, sale_dim=256, adam_beta1=0.9)
+    saved["algo"]["noise"]["ou_theta"] = 0.15
+    del saved["jobs_per_gpu"]  # a key added since: its default
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(OmegaConf.create(saved), tmp_path / ".hydra" / "config.yaml")
+    loaded = load_run_config(tmp_path)
+    assert loaded.algo.policy_delay == 2 and loaded.jobs_per_gpu == 1
+    saved["algo"]["sale"] = True
+    OmegaConf.save(OmegaConf.create(saved), tmp_path / ".hydra" / "config.yaml")
+    with pytest.raises(ConfigError, match=r"was trained with algo.sale=True, an option "
+                                          r"rl_runner no longer has"):
+        load_run_config(tmp_path)

@@ -36,7 +36,10 @@ BAD_INPUT = [
     (["preset=nonsense"], "preset=nonsense does not exist: choose one of ddpg_pusher, "
                           "ddpg_pusher_v4, ddpg_seed, reinforce_cartpole, reinforce_seed, "
                           "td3_pusher, or ~preset for none"),
-    (["algo=ddgp"], "algo=ddgp is not an option of algo: choose one of ddpg, reinforce"),
+    (["algo=ddgp"], "algo=ddgp is not an option of algo: choose one of ddpg, reinforce, td3"),
+    (["algo=ddpg", "env=pusher", "preset=td3_pusher"],
+     "preset=td3_pusher is tuned for algo=td3, not algo=ddpg: run algo=td3 (its preset comes "
+     "with it), or choose another preset"),
     (["+algo.lrr=1"], "algo.lrr is not a key of algo=reinforce (algo=reinforce has name, lr, "),
     (["algo=ddpg", "algo.lrr=1"], "algo.lrr is not a key of algo=ddpg (algo=ddpg has name, "),
     (["+foo=1"], "foo is not a key of the config (the config has algo, env, seed, "),
@@ -134,7 +137,7 @@ def test_integral_floats_are_accepted_for_integer_keys():
 def test_rl_train_help_lists_groups_without_schemas(tmp_path):
     proc = rl_train("--help", cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "algo: ddpg, reinforce" in proc.stdout
+    assert "algo: ddpg, reinforce, td3" in proc.stdout
     assert "_schema" not in proc.stdout and proc.stderr == ""
     assert files_under(tmp_path) == []
 

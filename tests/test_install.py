@@ -36,7 +36,7 @@ def test_wheel_in_a_fresh_venv_trains_evaluates_and_reports_from_any_directory(t
 
     helped = run([bin_ / "rl-train", "--help"], cwd=work)
     assert helped.returncode == 0, helped.stderr[-3000:]
-    assert "algo: ddpg, reinforce" in helped.stdout
+    assert "algo: ddpg, reinforce, td3" in helped.stdout
 
     trained = run([bin_ / "rl-train", "total_env_steps=600", "eval.every_env_steps=300",
                    "eval.episodes=2", "progress=false"], cwd=work)
@@ -54,7 +54,7 @@ def test_wheel_in_a_fresh_venv_trains_evaluates_and_reports_from_any_directory(t
     refused = run([bin_ / "rl-train", "algo=ddgp"], cwd=work)
     assert refused.returncode == 2
     assert refused.stderr.strip() == ("rl-train: error: algo=ddgp is not an option of algo: "
-                                      "choose one of ddpg, reinforce")
+                                      "choose one of ddpg, reinforce, td3")
 
     api = run([bin_ / "python", "-c", API], cwd=work)  # the Python API of the installed wheel
     assert api.returncode == 0, api.stderr[-3000:]

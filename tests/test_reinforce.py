@@ -3,16 +3,23 @@ from __future__ import annotations
 
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import tensorflow as tf
+from omegaconf import OmegaConf
 
 from conftest import compose
 from rl_runner.algos.reinforce import Policy, ReinforceTrainer, policy_loss, reward_to_go
-from rl_runner.config import ReinforceConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.job import prepare
 from rl_runner.networks import NumpyMLP
+
+
+def reinforce_config(*overrides: str):
+    """The typed algo config rl-train composes (algo=reinforce, no preset), with overrides."""
+    return OmegaConf.to_object(compose(["~preset", *overrides]).algo)
+
 
 DISCRETE = EnvSpec("test", 3, True, 2, np.empty(0), np.empty(0), None, None)
 BOX = EnvSpec("test", 3, False, 2, -np.ones(2, np.float32), np.ones(2, np.float32), None, None)
@@ -20,7 +27,7 @@ BOX = EnvSpec("test", 3, False, 2, -np.ones(2, np.float32), np.ones(2, np.float3
 
 def fixed_policy(spec: EnvSpec, out_bias, log_std=None) -> Policy:
     """A policy whose output is `out_bias` for every observation (all kernels zero)."""
-    policy = Policy(spec, ReinforceConfig(hidden_sizes=[4]))
+    policy = Policy(spec, reinforce_config("algo.hidden_sizes=[4]"))
     weights = [np.zeros_like(w) for w in policy.net.get_weights()]
     weights[-1] = np.asarray(out_bias, np.float32)
     policy.net.set_weights(weights)
@@ -68,7 +75,8 @@ def test_policy_loss_by_hand():
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "elu", "silu"])
 def test_numpy_copy_matches_keras(activation):
-    policy = Policy(DISCRETE, ReinforceConfig(hidden_sizes=[16, 8], activation=activation))
+    policy = Policy(DISCRETE, reinforce_config("algo.hidden_sizes=[16,8]",
+                                              f"algo.activation={activation}"))
     policy.net.set_weights([w + np.random.default_rng(0).normal(0, 0.5, w.shape)
                             for w in policy.net.get_weights()])
     obs = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
@@ -110,3 +118,36 @@ def test_episode_segmentation_by_hand(cartpole_trainer):
     batch = cartpole_trainer._episodes(obs, acts, rew, done)
     np.testing.assert_allclose(batch.obs[:, 0], [0, 1, 2, 3, 0, 1, 2])
     np.testing.assert_allclose(batch.returns, [1.99, 1, 1.99, 1, 2.9701, 1.99, 1], rtol=1e-6)
+
+
+class RandomLength(gym.Env):
+    """Reward 1 per step; each episode lasts 1 or 50 steps, at random (mean 25.5)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.length = 0, int(self.np_random.choice([1, 50]))
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(1, np.float32), 1.0, self.t >= self.length, False, {}
+
+
+def test_batches_with_several_envs_are_not_biased_to_short_episodes(tmp_path):
+    gym.register("RandomLength-v0", entry_point=RandomLength)
+    typed, spec = prepare(compose(["env=gym", "env.id=RandomLength-v0", "num_envs=4",
+                                   "algo.episodes_per_update=4", "algo.gamma=1",
+                                   "progress=false"]))
+    trainer = ReinforceTrainer(typed, spec, tmp_path)
+    lengths = []
+    for _ in range(150):
+        batch, _ = trainer.collect()
+        starts = np.r_[0, np.flatnonzero(batch.returns == 1.0)[:-1] + 1]
+        lengths += batch.returns[starts].tolist()  # gamma 1: an episode's first return
+    trainer.close()
+    assert len(lengths) == 150 * 4  # one episode from each of the 4 envs per batch
+    # Stopping at the 4th episode end anywhere keeps more 1-step episodes: a mean of 14.8.
+    assert np.mean(lengths) == pytest.approx(25.5, abs=3.0)

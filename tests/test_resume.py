@@ -137,7 +137,7 @@ def poison_critic_at(step: int, variable: int):
 
     def iteration(self):
         if self.env_steps >= step:
-            weights = self.agent.critics[0].trainable_variables[variable]
+            weights = self.agent.critics.online[0].trainable_variables[variable]
             weights.assign(tf.fill(weights.shape, float("nan")))
         return original(self)
 
@@ -195,7 +195,7 @@ def test_eval_actor_target_is_the_runs_policy_and_resume_keeps_both_actors(tmp_p
     trainer.train()  # 500 updates at tau 0.005: the target actor lags the online one
     agent, spec = trainer.agent, trainer.spec
     obs = np.random.default_rng(0).normal(size=(6, spec.obs_dim)).astype(np.float32)
-    normalized = agent.normalizer(tf.constant(obs))
+    normalized = tf.constant(obs)
     target = trainer.to_env(agent.actor_target(normalized).numpy())
     online = trainer.to_env(agent.actor(normalized).numpy())
     assert np.abs(target - online).max() > 1e-3

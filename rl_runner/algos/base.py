@@ -33,7 +33,7 @@ from rl_runner.envs import (
     positions,
     restore_positions,
 )
-from rl_runner.errors import RunStopped
+from rl_runner.errors import RESUME_HINT, RunStopped
 from rl_runner.evaluation import EVAL_SEED_OFFSET, Evaluator
 
 METRICS_FILE = "metrics.json"
@@ -329,8 +329,8 @@ class Trainer:
         self.tb.flush()
         name = signal.Signals(self.stop_signal).name
         return RunStopped(f"{name} at env step {self.env_steps}: checkpoint {path} written. "
-                          f"Resume with: rl-train resume={self.run_dir}",
-                          128 + self.stop_signal)
+                          f"{RESUME_HINT}{self.run_dir}", 128 + self.stop_signal,
+                          str(self.run_dir), path)
 
     def _diverged(self, exc: NonFinite, before: int) -> RunStopped:
         latest = self.checkpoints.manager.latest_checkpoint or "none yet"
@@ -338,7 +338,8 @@ class Trainer:
         what = f"the gradient of {loss}" if exc.name.endswith("_gradient") else loss
         return RunStopped(f"{what} became {exc.kind} in the iteration "
                           f"after env step {before}; stopped without saving. "
-                          f"Latest checkpoint (last good): {latest}", 3)
+                          f"Latest checkpoint (last good): {latest}", 3, str(self.run_dir),
+                          self.checkpoints.manager.latest_checkpoint)
 
     def close(self) -> None:
         self.envs.close()

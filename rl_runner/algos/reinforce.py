@@ -143,7 +143,8 @@ class NumpyPolicy:
 # Trainer
 # ---------------------------------------------------------------------------------------------
 class ReinforceTrainer(Trainer):
-    """Collects ``episodes_per_update`` episodes, then takes one compiled gradient step."""
+    """Collects ``episodes_per_update`` complete episodes (spread evenly over the sub-envs),
+    then takes one compiled gradient step."""
 
     def __init__(self, cfg: Config, spec: EnvSpec, run_dir):
         super().__init__(cfg, spec, run_dir)
@@ -180,14 +181,25 @@ class ReinforceTrainer(Trainer):
         self.optimizer.apply_gradients(zip(grads, variables))
         return losses, [tf.identity(v) for v in variables]
 
+    def episodes_per_env(self) -> int:
+        """Complete episodes each sub-env contributes to a batch: ``episodes_per_update``
+        spread over ``num_envs``, rounded up."""
+        return -(-self.algo.episodes_per_update // self.cfg.num_envs)
+
     def collect(self) -> tuple[Batch, int]:
-        """Step the vector env until ``episodes_per_update`` episodes have ended."""
-        n = self.cfg.num_envs
+        """Step the vector env until every sub-env has ended ``episodes_per_env`` episodes
+        begun after the last update; the batch is exactly those episodes.
+
+        A fixed count per env, rather than "until K episodes have ended in all", keeps the
+        batch unbiased: stopping at the K-th end would keep the episodes that end first, the
+        short ones. A sub-env that is done waits (its later steps are not kept), and episodes
+        still running at the end are dropped: all envs are reset for the next batch."""
+        n, quota = self.cfg.num_envs, self.episodes_per_env()
         obs_t, act_t, rew_t, done_t = [], [], [], []
-        finished = 0
+        ended = np.zeros(n, dtype=np.int64)
         steps = 0
         obs = self.obs
-        while finished < self.algo.episodes_per_update:
+        while (ended < quota).any():
             stored, sent = self.actor.sample(obs, self.rng)
             next_obs, reward, terminated, truncated, infos = self.envs.step(sent)
             steps += n
@@ -197,21 +209,22 @@ class ReinforceTrainer(Trainer):
             rew_t.append(reward)
             done_t.append(done)
             self.record_episodes(infos, self.env_steps + steps)
-            finished += int(done.sum())
+            ended += done
             obs = next_obs
         if n > 1 and not done.all():
             # Episodes in flight began under this policy but would end under the next one.
             obs, _ = self.envs.reset()
         self.obs = obs
-        return self._episodes(obs_t, act_t, rew_t, done_t), steps
+        return self._episodes(obs_t, act_t, rew_t, done_t, quota), steps
 
-    def _episodes(self, obs_t, act_t, rew_t, done_t) -> Batch:
+    def _episodes(self, obs_t, act_t, rew_t, done_t, quota: int | None = None) -> Batch:
+        """The first ``quota`` complete episodes of each sub-env (all complete ones: None)."""
         obs_a, act_a = np.stack(obs_t, 1), np.stack(act_t, 1)   # [n, T, ...]
         rew_a, done_a = np.stack(rew_t, 1), np.stack(done_t, 1)
         obs, actions, returns = [], [], []
         for i in range(obs_a.shape[0]):
             start = 0
-            for end in np.flatnonzero(done_a[i]) + 1:
+            for end in (np.flatnonzero(done_a[i]) + 1)[:quota]:
                 obs.append(obs_a[i, start:end])
                 actions.append(act_a[i, start:end])
                 returns.append(reward_to_go(rew_a[i, start:end], self.algo.gamma))
