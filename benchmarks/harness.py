@@ -4,16 +4,12 @@ from __future__ import annotations
 import tempfile
 import time
 
-from hydra import compose, initialize_config_dir
-
-from benchmarks.common import ROOT
-
 
 def make_trainer(overrides: list[str], run_dir: str):
+    from rl_runner import composition
     from rl_runner.job import build_trainer, prepare
 
-    with initialize_config_dir(config_dir=str(ROOT / "rl_runner" / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["progress=false", *overrides])
+    cfg = composition.compose(["progress=false", *overrides], hydra_config=False).cfg
     return build_trainer(*prepare(cfg), run_dir)[0]
 
 
