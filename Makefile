@@ -12,7 +12,7 @@ LEGACY_STAMP := $(LEGACY_VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint tensorboard bench bench-learning clean sweep \
+.PHONY: help install train test test-full lint tensorboard bench bench-learning bench-suite clean sweep \
         install-legacy-mujoco test-legacy-mujoco
 
 help: ## list the targets
@@ -62,8 +62,11 @@ tensorboard: $(STAMP) ## TensorBoard over outputs/, on localhost only
 bench: $(STAMP) ## run benchmarks/ and write benchmarks/RESULTS.md (takes minutes; run on an idle machine)
 	$(PY) -m benchmarks.run $(ARGS)
 
-bench-learning: $(STAMP) ## DDPG/TD3 on Pusher-v5 to 300k env steps, 2 runs at a time (hours on a CPU)
-	$(PY) -m benchmarks.bench_ddpg_learning $(ARGS)
+bench-learning: $(STAMP) ## the Pusher-v5 presets (DDPG, TD3) to 300k env steps, 3 seeds, 2 runs at a time (hours on a CPU; resumable)
+	$(PY) -m benchmarks.bench_ddpg_learning pusher $(ARGS)
+
+bench-suite: $(STAMP) ## algo=td3's defaults on 5 MuJoCo envs to 300k env steps, 3 seeds, 2 at a time (5-8 h on a CPU; resumable)
+	$(PY) -m benchmarks.bench_ddpg_learning suite $(ARGS)
 
 clean: ## remove outputs/, caches and the venv
 	rm -rf outputs multirun .pytest_cache build *.egg-info $(VENV) $(LEGACY_VENV)

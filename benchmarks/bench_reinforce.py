@@ -187,8 +187,8 @@ def throughput(updates: int = 60, repeats: int = 3) -> str:
         "",
         f"Env steps per second over {updates} collect+update iterations of an untrained policy "
         "(short episodes, so the per-update cost weighs more than late in training), median of "
-        f"{repeats}. With num_envs > 1, episodes still running at an update are dropped (exact "
-        "on-policy), and their steps count.",
+        f"{repeats}. With num_envs > 1 each env gives a fixed count of complete episodes per "
+        "batch; the steps of episodes still running when the batch is full count too.",
         "",
         "| num_envs | env steps/s (median) | runs |",
         "|---|---|---|",

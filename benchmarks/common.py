@@ -37,14 +37,19 @@ def median(values) -> float:
     return float(statistics.median(values))
 
 
-def write_fragment(name: str, text: str) -> None:
-    """One benchmark's section of RESULTS.md, kept so sections can be rerun on their own;
-    stamped with the machine and date it was measured on."""
+def measured_now() -> str:
     import datetime
 
+    return f"Measured {datetime.date.today().isoformat()} on: {machine()}."
+
+
+def write_fragment(name: str, text: str, measured: str | None = None) -> None:
+    """One benchmark's section of RESULTS.md, kept so sections can be rerun on their own;
+    stamped with the machine and date it was measured on: now and here, unless ``measured``
+    says otherwise (a table rebuilt from stored runs)."""
     FRAGMENTS.mkdir(exist_ok=True)
     title, _, rest = text.partition("\n")
-    stamp = f"Measured {datetime.date.today().isoformat()} on: {machine()}."
+    stamp = measured or measured_now()
     (FRAGMENTS / f"{name}.md").write_text(f"{title}\n\n{stamp}\n{rest.rstrip()}\n")
 
 

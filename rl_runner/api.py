@@ -53,12 +53,16 @@ class Run:
             else:
                 from rl_runner.algos.base import RunMetrics
 
-                metrics = RunMetrics(**values)
+                metrics = RunMetrics.from_dict(values)
         return cls(run_dir, config, metrics)
 
     def __repr__(self) -> str:
-        result = ("unfinished" if self.metrics is None else
-                  f"final_eval_return={self.metrics.final_eval_return:.2f}")
+        if self.metrics is None:
+            result = "unfinished"
+        elif getattr(self.metrics, "heldout", None) is not None:
+            result = f"heldout={self.metrics.heldout.mean:.2f}"
+        else:  # several seeds, or a run saved before held-out scoring
+            result = f"final_eval_return={self.metrics.final_eval_return:.2f}"
         return (f"Run({self.config.algo.name} on {self.config.env.id}, {result}, "
                 f"run_dir='{self.run_dir}')")
 
@@ -199,8 +203,10 @@ def load_policy(run_dir: str | Path, checkpoint: str = "latest") -> Policy:
     return _load_policy(run_dir, checkpoint)
 
 
-def evaluate(run_dir: str | Path, episodes: int = 20, checkpoint: str = "latest",
+def evaluate(run_dir: str | Path, episodes: int | None = None, checkpoint: str = "latest",
              render: str | None = None, seed: int | None = None, fps: int = 30) -> Evaluation:
-    """``rl-eval`` from Python: greedy episodes of a trained run, mean and std, ``eval.json``;
-    ``render="gif"`` (or ``"mp4"``) also writes one episode to ``Evaluation.video``."""
+    """``rl-eval`` from Python: greedy episodes of a trained run from its held-out start states
+    (default: as many as the run's ``eval.heldout_episodes``), mean, std and 95 % CI,
+    ``eval.json``; ``render="gif"`` (or ``"mp4"``) also writes one episode to
+    ``Evaluation.video``."""
     return evaluate_run(run_dir, episodes, checkpoint, render, seed, fps)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from rl_runner.device import tf
 
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
+GLOB_CHARACTERS = set("[]*?")
 
 
 class JsonState(tf.train.experimental.PythonState):
@@ -37,6 +40,20 @@ class JsonState(tf.train.experimental.PythonState):
 
     def deserialize(self, string) -> None:
         self._set(json.loads(string.numpy() if hasattr(string, "numpy") else string))
+
+
+@contextmanager
+def readable(directory: Path):
+    """``directory``, or a symlink to it whose path holds no glob characters: TensorFlow reads a
+    checkpoint through a glob of its path, and a sweep job's dir name can hold ``[``, ``]``,
+    ``*`` or ``?`` (``algo.hidden_sizes=[32,32]``), which the glob cannot match."""
+    if not GLOB_CHARACTERS & set(str(directory)):
+        yield directory
+        return
+    with tempfile.TemporaryDirectory(prefix="rl_runner_") as tmp:
+        link = Path(tmp) / "checkpoints"
+        link.symlink_to(Path(directory).resolve(), target_is_directory=True)
+        yield link
 
 
 def _number(path: str) -> int:
@@ -75,7 +92,9 @@ class RunCheckpoints:
             raise ConfigError(f"resume: {self.directory} holds no checkpoint")
         for path in candidates:
             try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
+                with readable(self.directory) as directory:
+                    self.checkpoint.restore(str(directory / Path(path).name)) \
+                        .assert_existing_objects_matched()
                 return path
             except ConfigError:  # read fine, but cannot be resumed (e.g. env replay)
                 raise
@@ -91,12 +110,16 @@ def restore_policy(run_dir: str | Path, policy: tf.Module, which: str = "latest"
     directory = Path(run_dir) / CHECKPOINT_DIR
     if which == "best":
         directory = directory / BEST_DIR
-    path = tf.train.latest_checkpoint(str(directory))
-    if path is None:
+    # The state file's record, not tf.train.latest_checkpoint: that globs the path, and a sweep
+    # job's dir name holds glob characters (algo.hidden_sizes=[32,32]).
+    state = tf.train.get_checkpoint_state(str(directory))
+    if state is None or not state.model_checkpoint_path:
         raise ConfigError(f"{directory} holds no checkpoint")
+    path = state.model_checkpoint_path
     try:
-        tf.train.Checkpoint(policy=policy).restore(path).expect_partial() \
-            .assert_existing_objects_matched()
+        with readable(directory) as alias:
+            tf.train.Checkpoint(policy=policy).restore(str(alias / Path(path).name)) \
+                .expect_partial().assert_existing_objects_matched()
     except Exception as exc:  # noqa: BLE001 - truncated files raise IndexError, OpError, ...
         raise ConfigError(f"checkpoint {path} is unreadable: {str(exc).splitlines()[0]}") \
             from None

@@ -134,7 +134,11 @@ class EvalConfig:
     """Greedy evaluation on a separate environment."""
 
     every_env_steps: int = knob("evaluate every N env steps (and at the end)", ge=1)
-    episodes: int = knob("episodes per evaluation", ge=1)
+    episodes: int = knob("episodes per periodic evaluation (the run's eval start states, "
+                         "which also choose checkpoints/best)", ge=1)
+    heldout_episodes: int = knob("episodes from held-out start states that score the final "
+                                 "policy and the best checkpoint at the end: the run's result",
+                                 ge=1)
 
 
 @dataclass

@@ -108,6 +108,18 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
         env.close()
 
 
+TRAIN_STATES, EVAL_STATES, HELDOUT_STATES = 0, 1, 2  # a run's streams of reset seeds
+
+
+def start_seeds(seed: int, stream: int, envs: int) -> list[int]:
+    """The reset seeds of ``envs`` sub-envs: the run seed's own ``stream`` (training, periodic
+    evaluation, held-out evaluation), independent of every other (seed, stream), so two runs
+    or two uses never share an episode's start state. Each sub-env then seeds its episodes
+    from its reset seed (``SeedEachEpisode``)."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(stream,))
+    return [int(s) for s in sequence.generate_state(envs)]
+
+
 class SeedEachEpisode(gym.Wrapper):
     """Reset every episode from its own seed, derived from (base seed, episode index).
 
@@ -130,8 +142,9 @@ class SeedEachEpisode(gym.Wrapper):
 
 
 def make_vector_env(cfg: EnvConfig, num_envs: int, seed: int) -> gym.vector.VectorEnv:
-    """A seeded SyncVectorEnv (SAME_STEP autoreset) with episode statistics; each sub-env
-    seeds each of its episodes (``SeedEachEpisode``). Reset it with ``seed`` to start."""
+    """A SyncVectorEnv (SAME_STEP autoreset) with episode statistics and its action space
+    seeded with ``seed``; each sub-env seeds each of its episodes (``SeedEachEpisode``). Reset
+    it with ``start_seeds(...)`` to start."""
     vec = gym.vector.SyncVectorEnv(
         [lambda: SeedEachEpisode(make_env(cfg)) for _ in range(num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,

@@ -12,7 +12,7 @@ from pathlib import Path
 from rl_runner.config import ConfigError
 
 PROG = "rl-eval"
-OPTIONS = {"episodes": "20", "checkpoint": "latest", "render": "none", "seed": None, "fps": "30"}
+OPTIONS = {"episodes": None, "checkpoint": "latest", "render": "none", "seed": None, "fps": "30"}
 
 
 def parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
@@ -24,11 +24,12 @@ def parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
                          f"{', '.join(OPTIONS)}")
         opts[key] = value
     try:
-        opts["episodes"], opts["fps"] = int(opts["episodes"]), int(opts["fps"])
-        opts["seed"] = None if opts["seed"] is None else int(opts["seed"])
+        opts["fps"] = int(opts["fps"])
+        for key in ("episodes", "seed"):
+            opts[key] = None if opts[key] is None else int(opts[key])
     except ValueError as exc:
         parser.error(f"episodes, fps and seed take integers ({exc})")
-    if opts["episodes"] < 1 or opts["fps"] < 1:
+    if (opts["episodes"] is not None and opts["episodes"] < 1) or opts["fps"] < 1:
         parser.error("episodes and fps must be >= 1")
     if opts["checkpoint"] not in ("best", "latest"):
         parser.error(f"checkpoint={opts['checkpoint']!r}: choose best or latest")
@@ -39,15 +40,18 @@ def parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Evaluate (and render) a trained rl_runner run: prints mean "
-        "± std, writes eval.json (and the video) into the run dir.",
+        prog=PROG, description="Evaluate (and render) a trained rl_runner run on its held-out "
+        "start states (never used in training's evals): prints mean ± std and the 95 %% CI, "
+        "writes eval.json (and the video) into the run dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="options (key=value, defaults first):\n"
-               "  episodes=20              greedy episodes to run\n"
+               "  episodes=N               greedy episodes; default: the run's "
+               "eval.heldout_episodes,\n"
+               "                           which repeats the held-out score of its "
+               "metrics.json\n"
                "  checkpoint=latest|best   the last checkpoint, or the best eval's policy\n"
                "  render=none|gif|mp4      also write rollout.gif / rollout.mp4 of one episode\n"
-               "  seed=<run seed + 10000>  reset seed of the first episode (the run's eval "
-               "states)\n"
+               "  seed=<run seed>          whose held-out start states to use\n"
                "  fps=30                   frames per second of the video")
     parser.add_argument("run_dir", help="a run dir written by rl-train")
     parser.add_argument("options", nargs="*", metavar="key=value")
@@ -68,7 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     cfg = load_run_config(run_dir)
     print(f"{PROG}: {cfg.algo.name} on {cfg.env.id}, {Path(result.checkpoint).name}: "
-          f"{result.mean:.2f} ± {result.std:.2f} over {result.episodes} episodes")
+          f"{result.mean:.2f} ± {result.std:.2f}, 95 % CI [{result.ci95[0]:.2f}, "
+          f"{result.ci95[1]:.2f}] over {result.episodes} held-out episodes")
     if result.video is not None:
         rendered = json.loads((run_dir / EVAL_FILE).read_text())["render"]
         print(f"{PROG}: wrote {result.video} ({rendered['frames']} frames, return "

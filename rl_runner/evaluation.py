@@ -1,7 +1,14 @@
 """Greedy evaluation: during training, and of a saved run (``rl-eval``, ``rl_runner.evaluate``).
 
-During training: a separate vector env, one episode per sub-env, fixed reset seeds, so
-successive evaluations of a run compare policies on the same start states.
+A run draws its evaluation start states from two streams of reset seeds of its own, derived
+from its seed (``envs.start_seeds``; no two run seeds share a state, and neither stream meets
+the training envs'):
+
+- ``EVAL_STATES``: the periodic evaluations during training, the same states every time, so
+  successive evals compare policies; they choose ``checkpoints/best``.
+- ``HELDOUT_STATES``: never used for evaluation or selection during training. At the end the
+  final policy and the best checkpoint are each scored on ``eval.heldout_episodes`` of them:
+  the run's result (``metrics.json``). ``rl-eval`` uses them by default.
 
 Of a saved run: ``load_policy`` restores only the policy (no optimizer, no replay) from a
 checkpoint; ``evaluate_run`` runs deterministic episodes, writes ``eval.json`` and, when asked,
@@ -20,30 +27,46 @@ from typing import NamedTuple
 import numpy as np
 
 from rl_runner.config import Config, ConfigError, EnvConfig
-from rl_runner.envs import make_vector_env
+from rl_runner.envs import HELDOUT_STATES, make_vector_env, start_seeds
 
-EVAL_SEED_OFFSET = 10_000  # eval envs never share reset seeds with training envs
 EVAL_FILE = "eval.json"
 RENDER_FORMATS = ("gif", "mp4")
 
 
 class EvalResult(NamedTuple):
     mean: float
-    std: float
+    std: float  # of the returns (ddof 1)
+    ci95: tuple[float, float]  # 95 % confidence interval of the mean (Student t)
     returns: np.ndarray
     lengths: np.ndarray
 
+    def summary(self) -> dict:
+        """Mean, std, CI and episodes: what metrics.json and eval.json report."""
+        return {"mean": self.mean, "std": self.std, "ci95": list(self.ci95),
+                "episodes": len(self.returns)}
+
+
+def summarize(returns: np.ndarray, lengths: np.ndarray) -> EvalResult:
+    from scipy import stats
+
+    mean = float(returns.mean())
+    if len(returns) < 2:
+        return EvalResult(mean, 0.0, (mean, mean), returns, lengths)
+    std = float(returns.std(ddof=1))
+    half = float(stats.t.ppf(0.975, len(returns) - 1)) * std / np.sqrt(len(returns))
+    return EvalResult(mean, std, (mean - half, mean + half), returns, lengths)
+
 
 class Evaluator:
-    """Runs ``episodes`` greedy episodes in parallel sub-envs and reports their returns."""
+    """Runs one greedy episode per reset seed, in parallel sub-envs, and reports the returns."""
 
-    def __init__(self, env_cfg: EnvConfig, episodes: int, seed: int):
-        self.env = make_vector_env(env_cfg, episodes, seed)
-        self.episodes = episodes
-        self.seed = seed
+    def __init__(self, env_cfg: EnvConfig, seeds: list[int]):
+        self.seeds = list(seeds)
+        self.episodes = len(self.seeds)
+        self.env = make_vector_env(env_cfg, self.episodes, self.seeds[0])
 
     def __call__(self, act: Callable[[np.ndarray], np.ndarray]) -> EvalResult:
-        obs, _ = self.env.reset(seed=self.seed)
+        obs, _ = self.env.reset(seed=self.seeds)
         returns = np.zeros(self.episodes)
         lengths = np.zeros(self.episodes, dtype=np.int64)
         finished = np.zeros(self.episodes, dtype=bool)
@@ -54,7 +77,7 @@ class Evaluator:
                 returns[done] = infos["episode"]["r"][done]
                 lengths[done] = infos["episode"]["l"][done]
                 finished |= done
-        return EvalResult(float(returns.mean()), float(returns.std()), returns, lengths)
+        return summarize(returns, lengths)
 
     def close(self) -> None:
         self.env.close()
@@ -81,6 +104,15 @@ def check_trained(run_dir: Path) -> None:
                           f"{checkpoints}/): it stopped before its first checkpoint")
 
 
+def compiled_greedy(policy, obs_dim: int) -> Callable:
+    """A policy module's ``greedy`` as one compiled function of a float32 batch: what rl-eval
+    runs, and what scores a finished run's held-out episodes (the same numbers both ways)."""
+    import tensorflow as tf
+
+    return tf.function(policy.greedy,
+                       input_signature=[tf.TensorSpec([None, obs_dim], tf.float32)])
+
+
 @dataclass(repr=False)
 class Policy:
     """A trained run's greedy policy: numpy observations in (one, or a batch), env-ready
@@ -88,18 +120,16 @@ class Policy:
 
     config: Config  # the run's config
     checkpoint: str  # the checkpoint it was restored from
-    greedy: Callable  # the compiled policy: float32 tensor [batch, obs_dim] -> actions
+    greedy: Callable  # the compiled policy (compiled_greedy): float32 [batch, obs_dim] -> actions
 
     def __repr__(self) -> str:
         return (f"Policy({self.config.algo.name} on {self.config.env.id}, "
                 f"checkpoint='{self.checkpoint}')")
 
     def __call__(self, obs) -> np.ndarray:
-        import tensorflow as tf
-
         obs = np.asarray(obs, dtype=np.float32)
         batch = obs[None] if obs.ndim == 1 else obs
-        actions = self.greedy(tf.constant(batch)).numpy()
+        actions = self.greedy(batch).numpy()
         return actions[0] if obs.ndim == 1 else actions
 
 
@@ -118,16 +148,13 @@ def load_policy(run_dir: str | Path, checkpoint: str = "latest") -> Policy:
     from rl_runner import device
     from rl_runner.algos import trainer_class
     from rl_runner.checkpoint import restore_policy
-    from rl_runner.device import tf
 
     # A run trained on a GPU evaluates on a machine without one.
     device.setup("cpu" if cfg.device == "cpu" else "auto", cfg.threads, cfg.seed,
                  cfg.deterministic)
     policy = trainer_class(cfg.algo.name).build_policy(spec, cfg.algo)
     path = restore_policy(run_dir, policy, checkpoint)
-    greedy = tf.function(policy.greedy, input_signature=[
-        tf.TensorSpec([None, spec.obs_dim], tf.float32)])
-    return Policy(cfg, path, greedy)
+    return Policy(cfg, path, compiled_greedy(policy, spec.obs_dim))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,18 +165,19 @@ class Evaluation:
     """What ``evaluate_run`` measured (also written to ``<run_dir>/eval.json``)."""
 
     mean: float
-    std: float
+    std: float  # of the returns (ddof 1)
+    ci95: tuple[float, float]  # 95 % CI of the mean
     returns: list[float]
     lengths: list[int]
     episodes: int
-    seed: int  # reset seed of the first episode
+    seed: int  # the seed whose held-out start states were used
     checkpoint: str
     video: Path | None  # rollout.gif / rollout.mp4, when rendered
 
 
-def check_options(episodes: int, checkpoint: str, render: str | None, fps: int) -> None:
+def check_options(episodes: int | None, checkpoint: str, render: str | None, fps: int) -> None:
     for key, value in (("episodes", episodes), ("fps", fps)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ConfigError(f"{key}={value} is out of range: must be >= 1")
     if checkpoint not in ("best", "latest"):
         raise ConfigError(f"checkpoint={checkpoint!r}: choose best or latest")
@@ -157,33 +185,37 @@ def check_options(episodes: int, checkpoint: str, render: str | None, fps: int) 
         raise ConfigError(f"render={render!r}: choose gif, mp4 or none")
 
 
-def evaluate_run(run_dir: str | Path, episodes: int = 20, checkpoint: str = "latest",
+def evaluate_run(run_dir: str | Path, episodes: int | None = None, checkpoint: str = "latest",
                  render: str | None = None, seed: int | None = None,
                  fps: int = 30) -> Evaluation:
-    """Run ``episodes`` greedy episodes of a saved run (reset seeds from ``seed``; default the
-    run's own eval seed), render one to ``rollout.<render>`` if asked, write ``eval.json``."""
+    """Score a saved run's policy on ``episodes`` greedy episodes (default: the run's
+    ``eval.heldout_episodes``) from held-out start states (the run's own, or ``seed``'s),
+    render the first to ``rollout.<render>`` if asked, write ``eval.json``. With the defaults
+    and ``checkpoint=latest`` this is the held-out score in the run's ``metrics.json``."""
     check_options(episodes, checkpoint, render, fps)
     run_dir = Path(run_dir)
     policy = load_policy(run_dir, checkpoint)
     cfg = policy.config
-    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
-    evaluator = Evaluator(cfg.env, episodes, seed)
+    episodes = cfg.eval.heldout_episodes if episodes is None else episodes
+    seed = cfg.seed if seed is None else seed
+    seeds = start_seeds(seed, HELDOUT_STATES, episodes)
+    evaluator = Evaluator(cfg.env, seeds)
     try:
         result = evaluator(policy)
     finally:
         evaluator.close()
     video = None
-    report = {"run_dir": str(run_dir), "checkpoint": policy.checkpoint, "episodes": episodes,
-              "seed": seed, "mean": result.mean, "std": result.std,
-              "returns": result.returns.tolist(), "lengths": result.lengths.tolist()}
+    report = {"run_dir": str(run_dir), "checkpoint": policy.checkpoint, "states": "heldout",
+              "seed": seed, **result.summary(), "returns": result.returns.tolist(),
+              "lengths": result.lengths.tolist()}
     if render not in (None, "none"):
         video = run_dir / f"rollout.{render}"
-        rendered = render_episode(cfg.env, greedy_episode(cfg.env, policy, seed), seed, video,
-                                  fps)
+        rendered = render_episode(cfg.env, greedy_episode(cfg.env, policy, seeds[0]),
+                                  seeds[0], video, fps)
         report["render"] = {"file": video.name, **rendered}
     (run_dir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
-    return Evaluation(result.mean, result.std, report["returns"], report["lengths"], episodes,
-                      seed, policy.checkpoint, video)
+    return Evaluation(result.mean, result.std, result.ci95, report["returns"],
+                      report["lengths"], episodes, seed, policy.checkpoint, video)
 
 
 def greedy_episode(env_cfg: EnvConfig, act: Callable[[np.ndarray], np.ndarray],

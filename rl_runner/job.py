@@ -172,8 +172,10 @@ def print_summary(metrics, run_dir: str) -> None:
             why += f" (threshold {metrics.stop_at_return:g} first reached at env step " \
                    f"{metrics.env_steps_to_solve:,})"
     say(f"stopped: {why}")
-    say(f"final eval return {metrics.final_eval_return:.2f} "
-        f"± {metrics.final_eval_return_std:.2f}, best {metrics.best_eval_return:.2f}")
+    final, best = metrics.heldout, metrics.heldout_best
+    say(f"held-out return {final.mean:.2f} ± {final.std:.2f}, 95 % CI [{final.ci95[0]:.2f}, "
+        f"{final.ci95[1]:.2f}] over {final.episodes} episodes; best checkpoint "
+        f"{best.mean:.2f} ± {best.std:.2f}")
     say(f"run dir {run_dir}")
     say(f"tensorboard --logdir {os.path.dirname(run_dir)} --host 127.0.0.1")
 

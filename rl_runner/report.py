@@ -1,30 +1,46 @@
-"""``rl-report <multirun_dir | run_dir>``: a sweep summary across seeds.
+"""``rl-report <dir>``: the runs below a dir (a sweep, a suite, one run), grouped by what
+differs between them, with the statistics RL papers use (Agarwal et al. 2021, via ``rliable``).
 
-Finds every run below the dir (a dir with ``.hydra/config.yaml`` and ``metrics.json``, or a
-failed job's ``failure.json``), groups the runs by the config keys that differ between them
-(the seed aside), and writes:
+A run's score is its held-out return (``metrics.json``: the final policy on start states that
+no evaluation or selection saw; a run saved before held-out scoring: its last eval). Writes:
 
-- ``report.md``: per group, the number of seeds, failures, mean / std / bootstrap 95 % CI of the
-  final eval return, how many runs reached their threshold and the mean env steps to reach it,
-  the best eval return; then the failed jobs with their error;
-- ``curves.png``: eval return vs env steps, mean and a shaded bootstrap 95 % CI per group
-  (a run that stopped early because it solved keeps its last eval value).
+- ``report.md``: per group, the runs, failures, the mean and the IQM of their scores with
+  stratified bootstrap 95 % CIs, the std (ddof 1), how many reached the threshold and the mean
+  env steps to it; ``--compare A B``: the probability that group A improves on group B, with
+  its CI; then the failed jobs and their error;
+- ``curves.png``: eval return against env steps on a grid every run of a group covers (mean and
+  its bootstrap 95 % CI), the threshold where the runs share one;
+- ``profiles.png``: performance profiles, the fraction of a group's runs that score above each
+  value.
 
-Reads the event files with TensorBoard's loader and plain protobufs (no TensorFlow import) and
-configs with OmegaConf; nothing is executed or unpickled.
+With runs on several envs, ``--normalize FILE`` (JSON ``{"<env id>": [low, high]}``, e.g. the
+random policy's and a reference score) adds the aggregate across envs of each method (the group
+less ``env.id``): mean and IQM of the normalised scores, and their profiles.
+
+Reads event files with TensorBoard's loader (no TensorFlow import) and configs with OmegaConf;
+nothing is executed or unpickled.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import struct
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-IGNORED_KEYS = {"seed", "progress", "device", "threads", "verbose", "resume", "search.seeds"}
-BOOTSTRAP_SAMPLES = 10_000
+IGNORED_KEYS = {"seed", "progress", "device", "threads", "jobs_per_gpu", "verbose", "resume",
+                "search.seeds"}
+REPS = 5_000  # bootstrap resamples
+
+
+def fail(message: str) -> None:
+    """Bad input: one line, exit status 2."""
+    print(f"rl-report: error: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 @dataclass
@@ -34,6 +50,12 @@ class Run:
     metrics: dict | None = None
     error: str | None = None
     curve: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """The held-out return (the last eval for runs saved before it existed)."""
+        heldout = self.metrics.get("heldout")
+        return heldout["mean"] if heldout else self.metrics["final_eval_return"]
 
 
 def flat(d: dict, prefix: str = "") -> dict:
@@ -46,14 +68,29 @@ def flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def records(path: Path):
+    """The records of a TFRecord file (TensorBoard's event files), read with plain Python:
+    TensorBoard's own loader imports TensorFlow when it is installed (seconds and its start-up
+    lines). Format: uint64 length, uint32 CRC of it, the data, uint32 CRC of the data; a
+    truncated last record (a run still writing) ends the file."""
+    with open(path, "rb") as f:
+        while len(header := f.read(12)) == 12:
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length)
+            if len(data) < length or len(f.read(4)) < 4:
+                return
+            yield data
+
+
 def eval_curve(run_dir: Path, tag: str = "eval/episodic_return") -> list[tuple[int, float]]:
     """(step, value) of a scalar tag from a run dir's event files, last write per step wins."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.util import tensor_util
 
     points: dict[int, float] = {}
     for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
+        for record in records(path):
+            event = Event.FromString(record)
             for value in event.summary.value:
                 if value.tag == tag:
                     v = (float(tensor_util.make_ndarray(value.tensor))
@@ -79,63 +116,208 @@ def find_runs(root: Path) -> list[Run]:
     return runs
 
 
-def group_key(runs: list[Run]) -> list[str]:
-    """The config keys whose values differ between runs, seed and runtime keys aside."""
+def group_key(runs: list[Run], ignore=IGNORED_KEYS) -> list[str]:
+    """The keys that tell the runs apart: two runs that both have the key hold different values
+    (seed and runtime keys aside). A key only some runs have, another algorithm's, is told by the
+    key that chose it (``algo.name``)."""
     keys = set().union(*(r.config for r in runs))
-    varying = [k for k in sorted(keys) if k not in IGNORED_KEYS
-               and len({json.dumps(r.config.get(k), default=str) for r in runs}) > 1]
-    return varying
+    return [k for k in sorted(keys) if k not in ignore and len(
+        {json.dumps(r.config[k], default=str) for r in runs if k in r.config}) > 1]
+
+
+FIRST_KEYS = ("algo.name", "env.id")  # named first in labels
+
+
+def label_keys(runs: list[Run], keys: list[str]) -> list[str]:
+    """The fewest of ``keys`` that still tell the groups apart, ``algo.name`` and ``env.id``
+    first: a key is named only where the keys before it leave runs together that it splits
+    (``algo=td3`` needs no ``algo.policy_delay=2`` beside it)."""
+    ordered = [k for k in FIRST_KEYS if k in keys] + [k for k in keys if k not in FIRST_KEYS]
+    named: list[str] = []
+    for key in ordered:
+        together: dict[str, set] = {}
+        for run in runs:
+            values = together.setdefault(label(run, named), set())
+            values.add(json.dumps(run.config.get(key), default=str))
+        if any(len(values) > 1 for values in together.values()):
+            named.append(key)
+    return named
+
+
+def label(run: Run, keys: list[str]) -> str:
+    return ", ".join(f"{k}={run.config[k]}" for k in keys if k in run.config) or "all runs"
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics (rliable)
+# ---------------------------------------------------------------------------------------------
+def interval_estimates(scores: dict, func) -> tuple[dict, dict]:
+    """rliable's stratified bootstrap, seeded: the same report twice gives the same CIs."""
+    from rliable import library as rly
+
+    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable hands it
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(scores, func, reps=REPS,
+                                          random_state=np.random.RandomState(0))
+
+
+def mean_and_iqm(scores: dict[str, np.ndarray]) -> dict[str, dict[str, tuple[float, float,
+                                                                               float]]]:
+    """For each ``name: scores[runs, tasks]``: the mean and the IQM (interquartile mean) with
+    stratified bootstrap 95 % CIs, ``{name: {"mean": (point, lo, hi), "iqm": (...)}}``."""
+    from rliable import metrics
+
+    def both(x):
+        return np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
+
+    points, cis = interval_estimates(scores, both)
+    return {name: {stat: (float(points[name][i]), float(cis[name][0, i]),
+                          float(cis[name][1, i])) for i, stat in enumerate(("mean", "iqm"))}
+            for name in scores}
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """P(X > Y) (Agarwal et al. 2021) of two ``[runs, tasks]`` score arrays, with its
+    stratified bootstrap 95 % CI."""
+    from rliable import metrics
+
+    points, cis = interval_estimates({"xy": (x, y)}, metrics.probability_of_improvement)
+    return float(points["xy"]), *(float(v) for v in np.ravel(cis["xy"]))
 
 
 def bootstrap_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap 95 % CI of the mean."""
+    """Percentile bootstrap 95 % CI of the mean (of one curve point)."""
     if len(values) < 2:
         return float(values[0]), float(values[0])
-    means = rng.choice(values, size=(BOOTSTRAP_SAMPLES, len(values))).mean(axis=1)
+    means = rng.choice(values, size=(REPS, len(values))).mean(axis=1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def summarise(root: Path) -> tuple[str, dict[str, list[Run]], list[Run]]:
+def common_grid(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
+    """Every run's eval curve on the steps that all of them cover: from the latest first eval to
+    the earliest last one, a run that stopped because it solved holding its last value. Returns
+    (steps, values[runs, steps])."""
+    end_all = max(r.curve[-1][0] for r in runs)
+    ends = [end_all if r.metrics.get("stop_reason") == "threshold" else r.curve[-1][0]
+            for r in runs]
+    start, end = max(r.curve[0][0] for r in runs), min(ends)
+    grid = np.unique([s for r in runs for s, _ in r.curve if start <= s <= end] + [end])
+    values = np.array([np.interp(grid, *zip(*r.curve)) for r in runs])
+    return grid, values
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Report:
+    text: str
+    groups: dict[str, list[Run]]  # label -> runs, in table order
+    keys: list[str]  # the keys the labels name
+    failures: list[Run]
+
+
+def fmt(stat: tuple[float, float, float]) -> str:
+    return f"{stat[0]:.2f} [{stat[1]:.2f}, {stat[2]:.2f}]"
+
+
+def summarise(root: Path, compare: tuple[int, int] | None = None,
+              normalize: dict[str, list[float]] | None = None) -> Report:
     runs = find_runs(root)
     if not runs:
-        raise SystemExit(f"rl-report: error: no runs below {root} (no .hydra/config.yaml with "
+        fail(f"no runs below {root} (no .hydra/config.yaml with "
                          "metrics.json or failure.json)")
-    keys = group_key(runs)
+    keys = label_keys(runs, group_key(runs))
     groups: dict[str, list[Run]] = {}
     for run in runs:
-        label = ", ".join(f"{k}={run.config.get(k)}" for k in keys) or "all runs"
-        groups.setdefault(label, []).append(run)
-    rng = np.random.default_rng(0)
-    lines = [f"# Sweep report: {root}", "",
-             f"{len(runs)} runs in {len(groups)} groups; grouped by "
-             f"{', '.join(keys) or '(nothing varies but the seed)'}. Final eval return: mean, "
-             "std and bootstrap 95 % CI of the mean over seeds.", "",
-             "| group | seeds | failed | final eval mean | std | 95 % CI | reached threshold "
-             "| env steps to threshold | best eval mean |",
+        groups.setdefault(label(run, keys), []).append(run)
+    done = {name: [r for r in members if r.metrics] for name, members in groups.items()}
+    stats = mean_and_iqm({name: np.array([[r.score] for r in ok])
+                          for name, ok in done.items() if ok})
+    heldout = sum("heldout" in r.metrics for ok in done.values() for r in ok)
+    lines = [f"# Report: {root}", "",
+             f"{len(runs)} runs in {len(groups)} groups, told apart by "
+             f"{', '.join(keys) or '(nothing but the seed)'}. Score: the held-out return "
+             f"({heldout} runs; the others, saved before it, their last eval). Mean and IQM "
+             "over a group's runs with stratified bootstrap 95 % CIs; std with ddof 1.", "",
+             "| # | group | runs | failed | mean [95 % CI] | IQM [95 % CI] | std "
+             "| reached threshold | env steps to threshold |",
              "|---|---|---|---|---|---|---|---|---|"]
-    failures = [r for r in runs if r.error]
-    for label, members in groups.items():
-        ok = [r for r in members if r.metrics]
-        failed = len(members) - len(ok)
+    for number, (name, ok) in enumerate(done.items(), 1):
+        failed = len(groups[name]) - len(ok)
         if not ok:
-            lines.append(f"| {label} | 0 | {failed} | — | — | — | — | — | — |")
+            lines.append(f"| {number} | {name} | 0 | {failed} | — | — | — | — | — |")
             continue
-        finals = np.array([r.metrics["final_eval_return"] for r in ok])
-        lo, hi = bootstrap_ci(finals, rng)
+        scores = np.array([r.score for r in ok])
+        std = f"{scores.std(ddof=1):.2f}" if len(ok) > 1 else "—"
         solved = [r.metrics["env_steps_to_solve"] for r in ok if r.metrics["solved"]]
         steps = f"{np.mean(solved):,.0f}" if solved else "—"
-        best = np.mean([r.metrics["best_eval_return"] for r in ok])
-        lines.append(f"| {label} | {len(ok)} | {failed} | {finals.mean():.2f} | "
-                     f"{finals.std():.2f} | [{lo:.2f}, {hi:.2f}] | {len(solved)}/{len(ok)} | "
-                     f"{steps} | {best:.2f} |")
+        lines.append(f"| {number} | {name} | {len(ok)} | {failed} | {fmt(stats[name]['mean'])} "
+                     f"| {fmt(stats[name]['iqm'])} | {std} | {len(solved)}/{len(ok)} | "
+                     f"{steps} |")
+    if compare:
+        lines += ["", *compare_groups(done, compare)]
+    if normalize:
+        lines += ["", *across_envs(done, keys, normalize)]
+    failures = [r for r in runs if r.error]
     if failures:
         lines += ["", "## Failed jobs", ""]
         lines += [f"- `{r.path.relative_to(root) if r.path != root else r.path}`: {r.error}"
                   for r in failures]
-    return "\n".join(lines) + "\n", groups, failures
+    return Report("\n".join(lines) + "\n", groups, keys, failures)
 
 
-def plot(groups: dict[str, list[Run]], path: Path) -> None:
+def compare_groups(done: dict[str, list[Run]], compare: tuple[int, int]) -> list[str]:
+    names = list(done)
+    for number in compare:
+        if not 1 <= number <= len(names):
+            fail(f"--compare {number}: groups are numbered 1 to "
+                             f"{len(names)} (the # column)")
+    a, b = (names[n - 1] for n in compare)
+    if not done[a] or not done[b]:
+        fail("--compare: a group without finished runs")
+    p, lo, hi = probability_of_improvement(np.array([[r.score] for r in done[a]]),
+                                           np.array([[r.score] for r in done[b]]))
+    return [f"Probability of improvement of #{compare[0]} ({a}) over #{compare[1]} ({b}): "
+            f"{p:.2f} [{lo:.2f}, {hi:.2f}] (stratified bootstrap 95 % CI)."]
+
+
+def normalised_scores(done: dict[str, list[Run]], keys: list[str],
+                      normalize: dict[str, list[float]]) -> dict[str, np.ndarray]:
+    """Per method (the group less env.id), the scores normalised to ``[low, high] -> [0, 1]``
+    as ``[runs, envs]``, the first N runs of each env (N: the fewest any env has)."""
+    method_keys = [k for k in keys if k != "env.id"]
+    by_method: dict[str, dict[str, list[float]]] = {}
+    for ok in done.values():
+        for run in ok:
+            env = run.config["env.id"]
+            if env not in normalize:
+                fail(f"--normalize has no [low, high] for {env}")
+            low, high = normalize[env]
+            by_method.setdefault(label(run, method_keys), {}).setdefault(env, []).append(
+                (run.score - low) / (high - low))
+    out = {}
+    for method, envs in by_method.items():
+        n = min(len(v) for v in envs.values())
+        out[method] = np.array([envs[e][:n] for e in sorted(envs)]).T
+    return out
+
+
+def across_envs(done, keys, normalize) -> list[str]:
+    scores = normalised_scores(done, keys, normalize)
+    stats = mean_and_iqm(scores)
+    lines = ["## Across envs (normalised: 0 = low, 1 = high of --normalize)", "",
+             "| method | envs | runs per env | mean [95 % CI] | IQM [95 % CI] |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {m} | {s.shape[1]} | {s.shape[0]} | {fmt(stats[m]['mean'])} | "
+              f"{fmt(stats[m]['iqm'])} |" for m, s in scores.items()]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+def plot_curves(groups: dict[str, list[Run]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,48 +325,87 @@ def plot(groups: dict[str, list[Run]], path: Path) -> None:
 
     rng = np.random.default_rng(0)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, members in groups.items():
-        runs = [r for r in members if r.curve]
+    thresholds = set()
+    for name, members in groups.items():
+        runs = [r for r in members if r.metrics and r.curve]
         if not runs:
             continue
-        start = max(r.curve[0][0] for r in runs)  # where every run has a first point
-        grid = np.unique([s for r in runs for s, _ in r.curve if s >= start])
-        ys = np.full((len(runs), len(grid)), np.nan)
-        for i, run in enumerate(runs):
-            steps, values = zip(*run.curve)
-            # A run that stopped early because it solved keeps its last value; any other run
-            # leaves the mean where its curve ends.
-            end = grid[-1] if run.metrics.get("solved") else steps[-1]
-            inside = (grid >= steps[0]) & (grid <= end)
-            ys[i, inside] = np.interp(grid[inside], steps, values)
-        ax.plot(grid, np.nanmean(ys, axis=0), label=f"{label} (n={len(runs)})")
+        thresholds |= {r.metrics.get("stop_at_return") for r in runs}
+        grid, values = common_grid(runs)
+        ax.plot(grid, values.mean(axis=0), label=f"{name} (n={len(runs)})")
         if len(runs) > 1:
-            lo, hi = np.full(len(grid), np.nan), np.full(len(grid), np.nan)
-            for j in range(len(grid)):
-                column = ys[~np.isnan(ys[:, j]), j]
-                if len(column) > 1:
-                    lo[j], hi[j] = bootstrap_ci(column, rng)
+            lo, hi = np.array([bootstrap_ci(column, rng) for column in values.T]).T
             ax.fill_between(grid, lo, hi, alpha=0.2)
+    if len(thresholds) == 1 and None not in thresholds:
+        ax.axhline(thresholds.pop(), color="grey", ls="--", lw=1, label="threshold")
     ax.set_xlabel("env steps")
-    ax.set_ylabel("eval return (mean, 95 % CI)")
+    ax.set_ylabel("eval return (mean over runs, 95 % CI)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
+def plot_profiles(scores: dict[str, np.ndarray], path: Path, xlabel: str) -> None:
+    """Performance profiles: per method, the fraction of runs scoring above tau, with CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import library as rly
+    from rliable import plot_utils
+
+    every = np.concatenate([s.ravel() for s in scores.values()])
+    taus = np.linspace(every.min(), every.max(), 101)
+    profiles, cis = rly.create_performance_profile(scores, taus, reps=REPS)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
+                                         xlabel=xlabel, labelsize="small", ticklabelsize=8)
+    ax.legend([plt.Line2D([], [], color=line.get_color()) for line in ax.lines[:len(scores)]],
+              list(scores), fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def read_normalize(path: Path) -> dict[str, list[float]]:
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        fail(f"--normalize {path}: {exc}")
+    if not isinstance(table, dict) or not all(
+            isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v)
+            and v[0] != v[1] for v in table.values()):
+        fail(f'--normalize {path}: expected {{"<env id>": [low, high], ...}} with low != high')
+    return table
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rl-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", type=Path, help="a multirun (sweep) dir or a single run dir")
+    parser.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"),
+                        help="probability that group A improves on group B (numbers: the # "
+                             "column)")
+    parser.add_argument("--normalize", type=Path, metavar="FILE",
+                        help='JSON {"<env id>": [low, high]}: aggregate across envs')
     args = parser.parse_args(argv)
     if not args.dir.is_dir():
-        print(f"rl-report: error: {args.dir}: no such directory", file=sys.stderr)
-        sys.exit(2)
-    text, groups, _ = summarise(args.dir)
-    (args.dir / "report.md").write_text(text)
-    plot(groups, args.dir / "curves.png")
-    print(text)
-    print(f"rl-report: wrote {args.dir / 'report.md'} and {args.dir / 'curves.png'}")
+        fail(f"{args.dir}: no such directory")
+    normalize = read_normalize(args.normalize) if args.normalize else None
+    report = summarise(args.dir, args.compare and tuple(args.compare), normalize)
+    (args.dir / "report.md").write_text(report.text)
+    plot_curves(report.groups, args.dir / "curves.png")
+    if normalize:  # one profile per method, over the normalised scores of every env
+        done = {name: [r for r in runs if r.metrics] for name, runs in report.groups.items()}
+        plot_profiles(normalised_scores(done, report.keys, normalize), args.dir / "profiles.png",
+                      "normalised held-out return")
+    else:
+        scores = {name: np.array([[r.score] for r in runs if r.metrics])
+                  for name, runs in report.groups.items()}
+        plot_profiles({k: v for k, v in scores.items() if v.size}, args.dir / "profiles.png",
+                      "held-out return")
+    print(report.text)
+    print(f"rl-report: wrote {args.dir / 'report.md'}, curves.png and profiles.png")
 
 
 if __name__ == "__main__":

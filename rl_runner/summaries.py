@@ -5,6 +5,11 @@ Tags (README lists them):
   eval/episodic_return       mean greedy return over the eval episodes
   eval/episodic_return_std   their standard deviation
   eval/best_episodic_return  the best eval mean so far (an HParams metric)
+  heldout/episodic_return    at the end: the final policy's mean on held-out start states (the
+                             run's result; an HParams metric)
+  heldout/episodic_return_std      their standard deviation
+  heldout/episodic_return_ci95_low, _high   the 95 % confidence interval of the mean
+  heldout/best_episodic_return     the best checkpoint's mean on the same states
   charts/episodic_return     return of each finished training episode
   charts/episodic_length     its length
   charts/SPS                 environment steps per second of wall time
@@ -29,6 +34,10 @@ EVAL_RETURN_STD = "eval/episodic_return_std"
 EVAL_BEST = "eval/best_episodic_return"
 EPISODIC_RETURN = "charts/episodic_return"
 EPISODIC_LENGTH = "charts/episodic_length"
+HELDOUT_RETURN = "heldout/episodic_return"
+HELDOUT_RETURN_STD = "heldout/episodic_return_std"
+HELDOUT_RETURN_CI = ("heldout/episodic_return_ci95_low", "heldout/episodic_return_ci95_high")
+HELDOUT_BEST_RETURN = "heldout/best_episodic_return"
 SPS = "charts/SPS"
 UPDATES_PER_S = "charts/updates_per_s"
 
@@ -90,7 +99,9 @@ class Summaries:
 
         self._add(0, hp.hparams_config_pb(
             hparams=[hp.HParam(k) for k in sorted(hparams)],
-            metrics=[hp.Metric(EVAL_RETURN, display_name="final eval return"),
+            metrics=[hp.Metric(HELDOUT_RETURN, display_name="held-out return"),
+                     hp.Metric(HELDOUT_BEST_RETURN, display_name="held-out return, best"),
+                     hp.Metric(EVAL_RETURN, display_name="final eval return"),
                      hp.Metric(EVAL_BEST, display_name="best eval return"),
                      hp.Metric(EVAL_RETURN_STD, display_name="eval return std"),
                      hp.Metric(SPS, display_name="env steps/s")]))

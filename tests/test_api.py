@@ -50,8 +50,9 @@ def test_train_twice_in_one_process_gives_the_clis_run(in_tmp):
         p.name for p in (first.run_dir / ".hydra").iterdir()}
     log = (first.run_dir / "train.log").read_text()  # rl-train's lines, also from Python
     assert "reinforce on CartPole-v1 (preset reinforce_cartpole" in log and "stopped: " in log
-    assert repr(first) == (f"Run(reinforce on CartPole-v1, final_eval_return="
-                           f"{first.metrics.final_eval_return:.2f}, run_dir='{first.run_dir}')")
+    assert repr(first) == (f"Run(reinforce on CartPole-v1, heldout="
+                           f"{first.metrics.heldout.mean:.2f}, run_dir='{first.run_dir}')")
+    assert rl_runner.Run.load(first.run_dir).metrics == first.metrics  # HeldOut read back
     cli = rl_train(*CARTPOLE, "hydra.run.dir=cli", cwd=in_tmp)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert json.loads((in_tmp / "cli" / "metrics.json").read_text())["final_eval_return"] == \
@@ -61,12 +62,13 @@ def test_train_twice_in_one_process_gives_the_clis_run(in_tmp):
     policy = rl_runner.load_policy(first.run_dir)
     single, batch = policy(np.zeros(4)), policy(np.zeros((5, 4), np.float64))
     assert np.ndim(single) == 0 and batch.shape == (5,) and set(batch.tolist()) <= {0, 1}
-    evaluation = rl_runner.evaluate(first.run_dir, episodes=3, render="gif")
+    evaluation = rl_runner.evaluate(first.run_dir, render="gif")
     assert evaluation.video == first.run_dir / "rollout.gif" and evaluation.video.stat().st_size
     saved = json.loads((first.run_dir / "eval.json").read_text())
-    assert saved["mean"] == evaluation.mean and len(evaluation.returns) == 3
-    # The run's own last eval replays the same start states: the same mean.
-    assert evaluation.mean == pytest.approx(first.metrics.final_eval_return)
+    assert saved["mean"] == evaluation.mean and len(evaluation.returns) == 100
+    # By default the run's held-out states, all of them: its metrics.json result.
+    assert evaluation.mean == first.metrics.heldout.mean
+    assert list(evaluation.ci95) == first.metrics.heldout.ci95
 
 
 def readme_snippet() -> str:
@@ -94,7 +96,7 @@ def test_the_readmes_python_example_on_a_short_pusher_run(in_tmp):
 
 BAD = [(["algo.lrr=1"], "algo.lrr is not a key of algo=reinforce"),
        (["env=nope"], "env=nope is not an option of env"),
-       (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "total_env_steps=20000"],
+       (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "total_env_steps=5000"],
         "algo.learning_starts"),
        ({"algo": {"lr": "fast"}}, "algo.lr=fast: algo.lr takes a number")]
 

@@ -62,8 +62,8 @@ BAD_INPUT = [
     (["env=gym", "env.id=NoSuchEnv-v0"], "env.id='NoSuchEnv-v0': Environment `NoSuchEnv` "
                                           "doesn't exist"),
     (["algo=ddpg"], "ddpg needs a continuous (Box) action space; CartPole-v1 has Discrete(2)"),
-    (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "total_env_steps=20000"],
-     "algo.learning_starts=25000 is out of range: must be < total_env_steps=20000, or the run "
+    (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "total_env_steps=5000"],
+     "algo.learning_starts=10000 is out of range: must be < total_env_steps=5000, or the run "
      "ends before its first update"),
     (["device=tpu"], "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
 ]
@@ -205,13 +205,15 @@ def test_console_is_rl_trains_own_lines_and_ends_with_why_it_stopped(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["stop_reason"] == "threshold"
     assert metrics["env_steps_to_solve"] == metrics["env_steps"] < 5000
+    final, best = metrics["heldout"], metrics["heldout_best"]
     assert lines[0] == (f"rl-train: reinforce on CartPole-v1 (preset reinforce_cartpole, "
                         f"CPU:0), run dir {run_dir}")
     assert lines[1:] == [
         f"rl-train: stopped: reached the threshold 9 at env step "
         f"{metrics['env_steps_to_solve']:,}",
-        f"rl-train: final eval return {metrics['final_eval_return']:.2f} ± "
-        f"{metrics['final_eval_return_std']:.2f}, best {metrics['best_eval_return']:.2f}",
+        f"rl-train: held-out return {final['mean']:.2f} ± {final['std']:.2f}, 95 % CI "
+        f"[{final['ci95'][0]:.2f}, {final['ci95'][1]:.2f}] over 100 episodes; best checkpoint "
+        f"{best['mean']:.2f} ± {best['std']:.2f}",
         f"rl-train: run dir {run_dir}",
         f"rl-train: tensorboard --logdir {run_dir.parent} --host 127.0.0.1"]
 
@@ -269,7 +271,8 @@ def test_rl_eval_help_states_its_defaults():
     proc = subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for default in ("episodes=20", "checkpoint=latest|best", "render=none|gif|mp4", "fps=30"):
+    for default in ("eval.heldout_episodes", "checkpoint=latest|best", "render=none|gif|mp4",
+                    "fps=30"):
         assert default in proc.stdout
 
 

@@ -218,6 +218,22 @@ def test_eval_actor_target_is_the_runs_policy_and_resume_keeps_both_actors(tmp_p
     again.close()
 
 
+@pytest.mark.slow
+def test_a_run_dir_named_with_glob_characters_resumes_and_evaluates(tmp_path):
+    """A sweep job's dir is named by its overrides (algo.hidden_sizes=[32,32]); TensorFlow reads
+    checkpoints through a glob of their path."""
+    run_dir = tmp_path / "algo.hidden_sizes=[8,8],x=*?"
+    metrics = train_in_process([*CARTPOLE_TINY, "total_env_steps=1000", "algo.hidden_sizes=[8,8]",
+                                "eval.heldout_episodes=5"], run_dir)
+    assert metrics.heldout_best.episodes == 5  # the best checkpoint was read back
+    again = make_trainer([*CARTPOLE_TINY, "algo.hidden_sizes=[8,8]"], run_dir)
+    assert again.resume().endswith("ckpt-1") and again.env_steps == metrics.env_steps
+    again.close()
+    proc = rl_eval(str(run_dir), "checkpoint=best")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((run_dir / "eval.json").read_text())["mean"] == metrics.heldout_best.mean
+
+
 def rl_eval(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", *args],
                           capture_output=True, text=True, timeout=300)
@@ -230,14 +246,16 @@ def test_rl_eval_writes_eval_json_and_a_gif(tmp_path, overrides, length):
     import imageio.v3 as iio
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    metrics = train_in_process([*overrides, "total_env_steps=1000"], tmp_path)
-    episodes = 3 if "eval.episodes=3" in overrides else 2
-    proc = rl_eval(str(tmp_path), f"episodes={episodes}", "checkpoint=latest", "render=gif")
+    metrics = train_in_process([*overrides, "total_env_steps=1000",
+                                "eval.heldout_episodes=7"], tmp_path)
+    proc = rl_eval(str(tmp_path), "checkpoint=latest", "render=gif")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "eval.json").read_text())
-    # the latest checkpoint, on the training eval's seeds: the run's final eval, exactly
-    assert report["mean"] == pytest.approx(metrics.final_eval_return)
-    assert len(report["returns"]) == episodes
+    # the latest checkpoint on the run's held-out states: its metrics.json score, exactly
+    assert report["states"] == "heldout" and report["episodes"] == 7
+    assert [report[k] for k in ("mean", "std", "ci95")] == \
+        [getattr(metrics.heldout, k) for k in ("mean", "std", "ci95")]
+    assert len(report["returns"]) == 7
     frames = iio.imread(tmp_path / "rollout.gif", index=None)
     steps = report["render"]["frames"] - 1
     assert frames.shape[0] == steps + 1  # the reset frame and one per step, none merged

@@ -3,6 +3,8 @@ and Ray launchers, and the sweep report."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,12 +41,27 @@ def test_parallel_grid_runs_every_job_and_reports_groups_across_seeds(tmp_path):
         assert session.hparams["algo.lr"].number_value in (0.001, 0.003)
         assert session.hparams["seed"].number_value in (0, 1)
 
-    rl_report([str(tmp_path)])
+    # rl-report in its own process: TensorFlow is never imported to read the event files.
+    proc = subprocess.run([sys.executable, "-c", "import sys; from rl_runner.report import main; "
+                           f"main([{str(tmp_path)!r}, '--compare', '2', '1']); "
+                           "print('tensorflow' in sys.modules)"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == "False"
     report = (tmp_path / "report.md").read_text()
-    rows = [ln for ln in report.splitlines() if ln.startswith("| algo.lr=")]
-    assert [r.split(" | ")[0] for r in rows] == ["| algo.lr=0.001", "| algo.lr=0.003"]
-    assert all(r.split(" | ")[1:3] == ["2", "0"] for r in rows)  # 2 seeds, 0 failed
-    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    rows = [ln.split(" | ") for ln in report.splitlines() if ln.startswith("| 1 |")
+            or ln.startswith("| 2 |")]
+    assert [r[1] for r in rows] == ["algo.lr=0.001", "algo.lr=0.003"]  # only the key that varies
+    assert all(r[2:4] == ["2", "0"] for r in rows)  # 2 seeds, 0 failed
+    scores = {lr: [json.loads((j / "metrics.json").read_text())["heldout"]["mean"]
+                   for j in jobs if f"algo.lr={lr}," in j.name] for lr in ("0.001", "0.003")}
+    for row, lr in zip(rows, scores):
+        assert row[4].startswith(f"{sum(scores[lr]) / 2:.2f} [")  # the held-out mean
+        std = abs(scores[lr][0] - scores[lr][1]) / 2 ** 0.5  # ddof 1
+        assert row[6] == f"{std:.2f}"
+    assert "Probability of improvement of #2 (algo.lr=0.003) over #1 (algo.lr=0.001): " in report
+    for figure in ("curves.png", "profiles.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000
 
 
 @pytest.mark.slow
@@ -60,6 +77,7 @@ def test_a_failing_cell_is_reported_and_the_others_complete(tmp_path):
     rl_report([str(tmp_path)])
     report = (tmp_path / "report.md").read_text()
     assert "| algo.lr=-1.0 | 0 | 1 |" in report and "| algo.lr=0.003 | 1 | 0 |" in report
+    assert "| 1 | algo.lr=-1.0 | 0 | 1 |" in report
     assert "## Failed jobs" in report and "algo.lr=-1 is out of range" in report
 
 
@@ -94,13 +112,49 @@ def test_cluster_launchers_run_a_job(tmp_path, launcher):
 def test_report_groups_by_what_varies_and_bootstraps_the_mean():
     import numpy as np
 
-    from rl_runner.report import Run, bootstrap_ci, group_key
+    from rl_runner.report import Run, bootstrap_ci, group_key, label_keys
 
     runs = [Run(Path(f"r{i}"), {"algo.lr": lr, "seed": s, "progress": False, "env.id": "X"})
             for i, (lr, s) in enumerate([(0.1, 0), (0.1, 1), (0.2, 0)])]
     assert group_key(runs) == ["algo.lr"]  # seed and runtime keys never split groups
+    # ddpg and td3 differ in policy_delay, which algo.name already tells; reinforce has neither
+    # key (it is not a difference); the two td3 runs differ in tau: named.
+    algos = [Run(Path(f"a{i}"), {"algo.name": name, "algo.policy_delay": delay, "algo.tau": tau})
+             for i, (name, delay, tau) in enumerate([("ddpg", 1, 0.005), ("td3", 2, 0.005),
+                                                      ("td3", 2, 0.01)])]
+    algos.append(Run(Path("a3"), {"algo.name": "reinforce", "algo.lr": 0.003}))
+    assert group_key(algos) == ["algo.name", "algo.policy_delay", "algo.tau"]
+    assert label_keys(algos, group_key(algos)) == ["algo.name", "algo.tau"]
     rng = np.random.default_rng(0)
     assert bootstrap_ci(np.array([3.0, 3.0, 3.0]), rng) == (3.0, 3.0)
     assert bootstrap_ci(np.array([7.0]), rng) == (7.0, 7.0)
     lo, hi = bootstrap_ci(np.array([0.0, 10.0, 0.0, 10.0]), rng)
     assert 0.0 <= lo < 5.0 < hi <= 10.0
+
+
+def test_report_statistics_are_rliables_and_curves_share_a_grid():
+    import numpy as np
+
+    from rl_runner.report import Run, common_grid, mean_and_iqm, probability_of_improvement
+
+    scores = np.arange(1.0, 9.0)[:, None]  # 8 runs of one task
+    stats = mean_and_iqm({"a": scores})["a"]
+    assert stats["mean"][0] == 4.5 and stats["iqm"][0] == 4.5  # IQM: the mean of 3, 4, 5, 6
+    assert stats["mean"][1] < 4.5 < stats["mean"][2] and stats["iqm"][1] < 4.5 < stats["iqm"][2]
+    skew = np.array([[0.0], [1.0], [1.0], [1.0], [1.0], [1.0], [1.0], [100.0]])
+    assert mean_and_iqm({"s": skew})["s"]["iqm"][0] == 1.0  # the outliers trimmed
+    assert probability_of_improvement(scores + 10, scores) == (1.0, 1.0, 1.0)
+    assert probability_of_improvement(scores, scores)[0] == 0.5
+
+    # Seeds evaluated at slightly different steps: every grid point averages both, so the last
+    # point is not one seed's value. A run that solved early holds its last value.
+    a = Run(Path("a"), {}, {"stop_reason": "budget"}, curve=[(1000, 0.0), (2000, 10.0),
+                                                             (3000, 20.0)])
+    b = Run(Path("b"), {}, {"stop_reason": "budget"}, curve=[(1010, 0.0), (2010, 30.0),
+                                                             (3010, 40.0)])
+    grid, values = common_grid([a, b])
+    assert grid[0] == 1010 and grid[-1] == 3000 and values.shape == (2, len(grid))
+    assert values[:, -1].tolist() == [20.0, 39.9]
+    solved = Run(Path("c"), {}, {"stop_reason": "threshold"}, curve=[(1000, 5.0), (2000, 9.0)])
+    grid, values = common_grid([a, solved])
+    assert grid[-1] == 3000 and values[1, -1] == 9.0

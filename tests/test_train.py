@@ -38,6 +38,47 @@ def test_cli_run_writes_events_metrics_and_config(tmp_path):
     assert metrics["final_eval_return"] == pytest.approx(scalars["eval/episodic_return"][-1][1])
     assert metrics["solved"] is (metrics["best_eval_return"] >= 475)
     assert (run_dir / ".hydra" / "config.yaml").exists()
+    # The run's result: 100 episodes from held-out start states, in metrics.json and TensorBoard.
+    final = metrics["heldout"]
+    assert final["episodes"] == 100 and final["ci95"][0] < final["mean"] < final["ci95"][1]
+    assert final["ci95"][1] - final["ci95"][0] == pytest.approx(
+        2 * 1.9842 * final["std"] / 10, rel=1e-4)  # Student t, 99 degrees of freedom
+    assert scalars["heldout/episodic_return"] == [(steps[-1], pytest.approx(final["mean"]))]
+    assert [scalars[f"heldout/episodic_return_ci95_{end}"][0][1] for end in ("low", "high")] \
+        == pytest.approx(final["ci95"])
+    assert scalars["heldout/best_episodic_return"] == [
+        (steps[-1], pytest.approx(metrics["heldout_best"]["mean"]))]
+
+
+def test_each_run_seed_evaluates_and_is_scored_on_start_states_of_its_own():
+    """Training envs, periodic evals and held-out episodes of seeds 0-2: no start state shared
+    between two seeds or two uses (seeds s and s+1 shared 19 of 20 eval states, and with
+    num_envs > 1 training sub-envs, before)."""
+    import numpy as np
+
+    from rl_runner.config import EnvConfig
+    from rl_runner.envs import (
+        EVAL_STATES,
+        HELDOUT_STATES,
+        TRAIN_STATES,
+        make_vector_env,
+        start_seeds,
+    )
+    from rl_runner.evaluation import Evaluator
+
+    env = EnvConfig(id="Pusher-v5")
+    states = []
+    for seed in range(3):
+        for stream, episodes in ((EVAL_STATES, 20), (HELDOUT_STATES, 100)):
+            evaluator = Evaluator(env, start_seeds(seed, stream, episodes))
+            states.append(evaluator.env.reset(seed=evaluator.seeds)[0])
+            evaluator.close()
+        train = make_vector_env(env, 4, seed)
+        states.append(train.reset(seed=start_seeds(seed, TRAIN_STATES, 4))[0])
+        train.close()
+    states = np.concatenate(states)
+    assert len(states) == 3 * (20 + 100 + 4)
+    assert len(np.unique(states, axis=0)) == len(states)
 
 
 @pytest.mark.slow
@@ -55,7 +96,8 @@ def test_hparams_are_recorded_for_the_dashboard(tmp_path):
     assert session.hparams["env.id"].string_value == "CartPole-v1"
     experiment = plugin_data_pb2.HParamsPluginData.FromString(
         content["_hparams_/experiment"]).experiment
-    assert "eval/episodic_return" in [m.name.tag for m in experiment.metric_infos]
+    assert {"heldout/episodic_return", "eval/episodic_return"} <= {
+        m.name.tag for m in experiment.metric_infos}
 
 
 @pytest.mark.slow

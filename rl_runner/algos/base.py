@@ -1,12 +1,12 @@
 """The training loop, once for every algorithm (the math lives in the subclasses).
 
 A trainer subclass sets ``self.policy`` (a ``tf.Module`` with ``greedy(obs)``: the best policy
-and the exported SavedModel) and implements ``iteration`` (collect some env steps, update,
-return how many env steps it took), ``act_greedy`` (the deterministic policy for evaluation),
-and what else a checkpoint holds (``checkpoint_parts``, ``extra_state``). This class owns the rest:
-the env-step budget, evaluation schedule, early stopping, TensorBoard, the progress bar,
-checkpoints and exact resume, Ctrl-C/SIGTERM, NaN stops, ``metrics.json`` and the exported
-SavedModel.
+and the exported SavedModel; ``build_policy`` makes a fresh one) and implements ``iteration``
+(collect some env steps, update, return how many env steps it took), ``act_greedy`` (the
+deterministic policy for evaluation), and what else a checkpoint holds (``checkpoint_parts``,
+``extra_state``). This class owns the rest: the env-step budget, the evaluation schedule and the
+held-out score at the end, early stopping, TensorBoard, the progress bar, checkpoints and exact
+resume, Ctrl-C/SIGTERM, NaN stops, ``metrics.json`` and the exported SavedModel.
 """
 from __future__ import annotations
 
@@ -27,14 +27,18 @@ from rl_runner import summaries
 from rl_runner.checkpoint import JsonState, RunCheckpoints, export_policy
 from rl_runner.config import Config, run_warnings
 from rl_runner.envs import (
+    EVAL_STATES,
+    HELDOUT_STATES,
+    TRAIN_STATES,
     EnvPosition,
     EnvSpec,
     make_vector_env,
     positions,
     restore_positions,
+    start_seeds,
 )
 from rl_runner.errors import RESUME_HINT, RunStopped
-from rl_runner.evaluation import EVAL_SEED_OFFSET, Evaluator
+from rl_runner.evaluation import EvalResult, Evaluator, compiled_greedy
 
 METRICS_FILE = "metrics.json"
 POLICY_DIR = "policy"
@@ -49,9 +53,23 @@ class NonFinite(Exception):
 
 
 @dataclass
-class RunMetrics:
-    """What a finished run reports (``metrics.json``)."""
+class HeldOut:
+    """A policy's score on the run's held-out start states (``evaluation.HELDOUT_STATES``)."""
 
+    mean: float
+    std: float  # of the episode returns (ddof 1)
+    ci95: list[float]  # 95 % confidence interval of the mean
+    episodes: int
+
+
+@dataclass
+class RunMetrics:
+    """What a finished run reports (``metrics.json``). Its result is ``heldout``: the final
+    policy on start states that no evaluation or selection saw. The ``*_eval_*`` values are
+    the periodic evals' (the states that chose the best checkpoint)."""
+
+    heldout: HeldOut | None  # the final policy (None: a run saved before held-out scoring)
+    heldout_best: HeldOut | None  # the best checkpoint, on the same states
     final_eval_return: float
     final_eval_return_std: float
     best_eval_return: float
@@ -66,6 +84,13 @@ class RunMetrics:
     wall_seconds_to_solve: float | None
     stop_reason: str  # "budget" (total_env_steps done) or "threshold" (early stop)
     warnings: list[str]  # settings that ran but were likely not meant (config.run_warnings)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunMetrics:
+        """From ``metrics.json``; a run saved before held-out scoring has ``heldout`` None."""
+        held = {k: HeldOut(**values[k]) if values.get(k) else None
+                for k in ("heldout", "heldout_best")}
+        return cls(**{**values, **held})
 
 
 def _after(step: int, scheduled: int, every: int) -> int:
@@ -83,9 +108,10 @@ class Trainer:
         self.spec = spec
         self.run_dir = Path(run_dir)
         self.envs = make_vector_env(cfg.env, cfg.num_envs, cfg.seed)
-        self.obs, _ = self.envs.reset(seed=cfg.seed)
+        self.obs, _ = self.envs.reset(seed=start_seeds(cfg.seed, TRAIN_STATES, cfg.num_envs))
         self.rng = np.random.default_rng(cfg.seed)
-        self.evaluator = Evaluator(cfg.env, cfg.eval.episodes, cfg.seed + EVAL_SEED_OFFSET)
+        self.evaluator = Evaluator(cfg.env,
+                                   start_seeds(cfg.seed, EVAL_STATES, cfg.eval.episodes))
         self._tb: summaries.Summaries | None = None
         threshold = cfg.stop_at_return
         self.threshold = spec.reward_threshold if threshold is None else threshold
@@ -113,6 +139,11 @@ class Trainer:
 
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for a batch of observations, valid for the env."""
+        raise NotImplementedError
+
+    @staticmethod
+    def build_policy(spec: EnvSpec, algo) -> tf.Module:
+        """A fresh policy module like ``self.policy``, to restore a checkpoint into."""
         raise NotImplementedError
 
     def checkpoint_parts(self) -> dict[str, Any]:
@@ -257,7 +288,7 @@ class Trainer:
             self._evaluate()
         self._save_checkpoint()
         export_policy(self.policy, self.spec.obs_dim, self.run_dir / POLICY_DIR)
-        metrics = self._metrics()
+        metrics = self._metrics(*self._score_heldout())
         (self.run_dir / METRICS_FILE).write_text(json.dumps(asdict(metrics), indent=2) + "\n")
         return metrics
 
@@ -272,7 +303,7 @@ class Trainer:
 
     def _evaluate(self) -> None:
         self.next_eval = _after(self.env_steps, self.next_eval, self.cfg.eval.every_env_steps)
-        result = self.evaluator(self.act_greedy)
+        result: EvalResult = self.evaluator(self.act_greedy)
         self.last_eval, self.last_eval_step = (result.mean, result.std), self.env_steps
         if result.mean > self.best:
             self.best = result.mean
@@ -284,9 +315,36 @@ class Trainer:
         if solved and self.solved_at is None:
             self.solved_at = (self.env_steps, self.episodes, self.elapsed)
 
-    def _metrics(self) -> RunMetrics:
+    def _score_heldout(self) -> tuple[HeldOut, HeldOut]:
+        """The final policy and the best checkpoint, each on the run's held-out start states,
+        through the compiled greedy policy rl-eval uses (so rl-eval repeats these numbers)."""
+        from rl_runner.checkpoint import restore_policy
+
+        seeds = start_seeds(self.cfg.seed, HELDOUT_STATES, self.cfg.eval.heldout_episodes)
+        evaluator = Evaluator(self.cfg.env, seeds)
+        best = type(self).build_policy(self.spec, self.cfg.algo)
+        restore_policy(self.run_dir, best, "best")
+        try:
+            scores = [evaluator(self._numpy_policy(policy)) for policy in (self.policy, best)]
+        finally:
+            evaluator.close()
+        final, best = (HeldOut(**r.summary()) for r in scores)
+        self.tb.scalars(self.env_steps, {summaries.HELDOUT_RETURN: final.mean,
+                                         summaries.HELDOUT_RETURN_STD: final.std,
+                                         summaries.HELDOUT_RETURN_CI[0]: final.ci95[0],
+                                         summaries.HELDOUT_RETURN_CI[1]: final.ci95[1],
+                                         summaries.HELDOUT_BEST_RETURN: best.mean})
+        self.tb.flush()
+        return final, best
+
+    def _numpy_policy(self, policy: tf.Module):
+        greedy = compiled_greedy(policy, self.spec.obs_dim)
+        return lambda obs: greedy(obs.astype(np.float32)).numpy()
+
+    def _metrics(self, heldout: HeldOut, heldout_best: HeldOut) -> RunMetrics:
         mean, std = self.last_eval
         return RunMetrics(
+            heldout=heldout, heldout_best=heldout_best,
             final_eval_return=mean, final_eval_return_std=std, best_eval_return=float(self.best),
             env_steps=self.env_steps, episodes=self.episodes, updates=self.updates,
             wall_seconds=self.elapsed, solved=self.solved_at is not None,
