@@ -119,7 +119,7 @@ def main() -> None:
     write_fragment("ddpg_1_roof", "\n".join([
         "### DDPG training loop vs the fused update's roof (Pusher-v5, batch 256, UTD 1)",
         "",
-        f"One process: the isolated fused update (`DDPGAgent.train`, one update per call: "
+        f"One process: the isolated fused update (`FusedStep.train`, one update per call: "
         f"sample + critic + actor + soft target update) and the full training loop (env step, "
         f"one compiled store+update+act call), alternating {REPEATS} times for {SECONDS} s each; "
         "256-256 actor and critic, default TensorFlow threads, 3 s of each untimed first. UTD 1 "

@@ -13,7 +13,7 @@ from benchmarks.harness import ddpg_rates
 
 SECONDS = 3      # per measurement: a GPU has no thermal or neighbour drift worth longer windows
 REPEATS = 3
-BURST = 8        # updates per call in the burst column (`DDPGAgent.train(BURST)`, a tf.range loop)
+BURST = 8        # updates per call in the burst column (`FusedStep.train(BURST)`, a tf.range loop)
 ENVS = (4, 16, 64)  # num_envs of the vector-env rows (UTD 1: num_envs updates per loop call)
 BASE = ["algo=ddpg", "env=pusher", "algo.learning_starts=1000", "algo.buffer_size=200000",
         "algo.hidden_sizes=[256,256]",  # every figure since the first session (ddpg_pusher: 3)
@@ -61,7 +61,7 @@ def main() -> None:
         "One process; each row its own trainer built as `rl-train` builds it "
         "(`device=gpu`; the replay buffer lives on the GPU). Alternating "
         f"{REPEATS} times for {SECONDS} s each, 2 s of each untimed first: the isolated fused "
-        "update called once per update (`DDPGAgent.train(1)`: sample + critic + actor + soft "
+        "update called once per update (`FusedStep.train(1)`: sample + critic + actor + soft "
         "target update; each call waits for its result), the same update "
         f"{BURST} times per call (`train({BURST})`, a "
         "`tf.range` loop in the graph, as `updates_per_step` > 1 runs it), and the full "

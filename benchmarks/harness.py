@@ -28,7 +28,7 @@ def ddpg_rates(overrides: list[str], *, repeats: int, seconds: float, warmup: fl
     Builds the trainer as `rl-train` would, runs it past ``learning_starts`` (every graph
     traced, XLA-compiled where on), then times, ``repeats`` times for ``seconds`` each after
     ``warmup`` untimed seconds of each: ``update``, the isolated one-update call
-    (`DDPGAgent.train(1)`: sample + critic + actor + soft target update, the graph the loop's
+    (`FusedStep.train(1)`: sample + critic + actor + soft target update, the graph the loop's
     step runs minus store and act), in updates/s; ``burst`` (when given), ``burst`` updates per
     call (a `tf.range` loop in the graph), in updates/s; ``loop``, the full training loop
     (env step, one compiled store+update+act call), in env steps/s.

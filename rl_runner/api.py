@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_runner import composition, console, job, rundir
+from rl_runner import composition, console, evaluation, job, rundir
 from rl_runner.config import Config, ConfigError, load_run_config
 from rl_runner.errors import RESUME_HINT, RunStopped
-from rl_runner.evaluation import Evaluation, Policy, evaluate_run
-from rl_runner.evaluation import load_policy as _load_policy
+from rl_runner.evaluation import Evaluation, Policy
 
 __all__ = ["Run", "train", "compose", "load_policy", "evaluate"]
 
@@ -197,16 +196,6 @@ def _run_job(argv: list[str]) -> Run:
     return dataclasses.replace(Run.load(run_dir), metrics=metrics)
 
 
-def load_policy(run_dir: str | Path, checkpoint: str = "latest") -> Policy:
-    """The greedy policy of a trained run (``checkpoint``: latest or best): call it with one
-    observation or a batch (numpy), get env-ready actions back."""
-    return _load_policy(run_dir, checkpoint)
-
-
-def evaluate(run_dir: str | Path, episodes: int | None = None, checkpoint: str = "latest",
-             render: str | None = None, seed: int | None = None, fps: int = 30) -> Evaluation:
-    """``rl-eval`` from Python: greedy episodes of a trained run from its held-out start states
-    (default: as many as the run's ``eval.heldout_episodes``), mean, std and 95 % CI,
-    ``eval.json``; ``render="gif"`` (or ``"mp4"``) also writes one episode to
-    ``Evaluation.video``."""
-    return evaluate_run(run_dir, episodes, checkpoint, render, seed, fps)
+# rl-eval's library, as it is: one signature and one set of defaults.
+load_policy = evaluation.load_policy
+evaluate = evaluation.evaluate_run

@@ -5,7 +5,6 @@ The work is ``evaluation.evaluate_run``; this module parses the options and prin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -58,7 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     opts = parse_options(parser, args.options)
 
-    from rl_runner.config import load_run_config
     from rl_runner.evaluation import EVAL_FILE, evaluate_run
 
     run_dir = Path(args.run_dir)
@@ -70,14 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError as exc:  # rendering failed
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         sys.exit(1)
-    cfg = load_run_config(run_dir)
+    cfg = result.config
     print(f"{PROG}: {cfg.algo.name} on {cfg.env.id}, {Path(result.checkpoint).name}: "
           f"{result.mean:.2f} ± {result.std:.2f}, 95 % CI [{result.ci95[0]:.2f}, "
           f"{result.ci95[1]:.2f}] over {result.episodes} held-out episodes")
     if result.video is not None:
-        rendered = json.loads((run_dir / EVAL_FILE).read_text())["render"]
-        print(f"{PROG}: wrote {result.video} ({rendered['frames']} frames, return "
-              f"{rendered['return']:.2f})")
+        print(f"{PROG}: wrote {result.video} ({result.rendered['frames']} frames, return "
+              f"{result.rendered['return']:.2f})")
     print(f"{PROG}: wrote {run_dir / EVAL_FILE}")
 
 if __name__ == "__main__":

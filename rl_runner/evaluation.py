@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,6 +39,7 @@ class EvalResult(NamedTuple):
     ci95: tuple[float, float]  # 95 % confidence interval of the mean (Student t)
     returns: np.ndarray
     lengths: np.ndarray
+    first_actions: list  # the env actions of the first episode (sub-env 0), to render it
 
     def summary(self) -> dict:
         """Mean, std, CI and episodes: what metrics.json and eval.json report."""
@@ -46,15 +47,15 @@ class EvalResult(NamedTuple):
                 "episodes": len(self.returns)}
 
 
-def summarize(returns: np.ndarray, lengths: np.ndarray) -> EvalResult:
+def summarize(returns: np.ndarray, lengths: np.ndarray, first_actions: list) -> EvalResult:
     from scipy import stats
 
     mean = float(returns.mean())
     if len(returns) < 2:
-        return EvalResult(mean, 0.0, (mean, mean), returns, lengths)
+        return EvalResult(mean, 0.0, (mean, mean), returns, lengths, first_actions)
     std = float(returns.std(ddof=1))
     half = float(stats.t.ppf(0.975, len(returns) - 1)) * std / np.sqrt(len(returns))
-    return EvalResult(mean, std, (mean - half, mean + half), returns, lengths)
+    return EvalResult(mean, std, (mean - half, mean + half), returns, lengths, first_actions)
 
 
 class Evaluator:
@@ -70,14 +71,18 @@ class Evaluator:
         returns = np.zeros(self.episodes)
         lengths = np.zeros(self.episodes, dtype=np.int64)
         finished = np.zeros(self.episodes, dtype=bool)
+        first_actions = []
         while not finished.all():
-            obs, _, terminated, truncated, infos = self.env.step(act(obs))
+            actions = act(obs)
+            if not finished[0]:
+                first_actions.append(np.asarray(actions[0]).tolist())
+            obs, _, terminated, truncated, infos = self.env.step(actions)
             done = (terminated | truncated) & ~finished
             if done.any():
                 returns[done] = infos["episode"]["r"][done]
                 lengths[done] = infos["episode"]["l"][done]
                 finished |= done
-        return summarize(returns, lengths)
+        return summarize(returns, lengths, first_actions)
 
     def close(self) -> None:
         self.env.close()
@@ -172,7 +177,9 @@ class Evaluation:
     episodes: int
     seed: int  # the seed whose held-out start states were used
     checkpoint: str
-    video: Path | None  # rollout.gif / rollout.mp4, when rendered
+    config: Config = field(repr=False)  # the run's
+    video: Path | None = None  # rollout.gif / rollout.mp4, when rendered
+    rendered: dict | None = field(default=None, repr=False)  # the video's frames and return
 
 
 def check_options(episodes: int | None, checkpoint: str, render: str | None, fps: int) -> None:
@@ -204,37 +211,17 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None, checkpoint: s
         result = evaluator(policy)
     finally:
         evaluator.close()
-    video = None
+    video = rendered = None
     report = {"run_dir": str(run_dir), "checkpoint": policy.checkpoint, "states": "heldout",
               "seed": seed, **result.summary(), "returns": result.returns.tolist(),
               "lengths": result.lengths.tolist()}
     if render not in (None, "none"):
         video = run_dir / f"rollout.{render}"
-        rendered = render_episode(cfg.env, greedy_episode(cfg.env, policy, seeds[0]),
-                                  seeds[0], video, fps)
+        rendered = render_episode(cfg.env, result.first_actions, seeds[0], video, fps)
         report["render"] = {"file": video.name, **rendered}
     (run_dir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return Evaluation(result.mean, result.std, result.ci95, report["returns"],
-                      report["lengths"], episodes, seed, policy.checkpoint, video)
-
-
-def greedy_episode(env_cfg: EnvConfig, act: Callable[[np.ndarray], np.ndarray],
-                   seed: int) -> list:
-    """The actions of the evaluator's first episode (sub-env 0, reset with ``seed``)."""
-    from rl_runner.envs import SeedEachEpisode, make_env
-
-    env = SeedEachEpisode(make_env(env_cfg))
-    try:
-        obs, _ = env.reset(seed=seed)
-        actions, done = [], False
-        while not done:
-            action = act(obs[None])[0]
-            obs, _, terminated, truncated, _ = env.step(action)
-            actions.append(np.asarray(action).tolist())
-            done = terminated or truncated
-        return actions
-    finally:
-        env.close()
+                      report["lengths"], episodes, seed, policy.checkpoint, cfg, video, rendered)
 
 
 def render_episode(env_cfg: EnvConfig, actions: list, seed: int, path: Path, fps: int) -> dict:

@@ -33,16 +33,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def compose(overrides: list[str] | None = None):
-    """The DictConfig `rl-train <overrides>` would see."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    """The DictConfig `rl-train <overrides>` would see (without its hydra node), composed and
+    checked by the CLI's own composition."""
+    from rl_runner.composition import compose as rl_compose
 
-    from rl_runner.config import register_configs
-
-    register_configs()
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides or []))
+    return rl_compose(list(overrides or []), hydra_config=False).cfg
 
 
 def train_in_process(overrides: list[str], run_dir: Path):

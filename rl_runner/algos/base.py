@@ -1,12 +1,12 @@
 """The training loop, once for every algorithm (the math lives in the subclasses).
 
-A trainer subclass sets ``self.policy`` (a ``tf.Module`` with ``greedy(obs)``: the best policy
-and the exported SavedModel; ``build_policy`` makes a fresh one) and implements ``iteration``
-(collect some env steps, update, return how many env steps it took), ``act_greedy`` (the
-deterministic policy for evaluation), and what else a checkpoint holds (``checkpoint_parts``,
-``extra_state``). This class owns the rest: the env-step budget, the evaluation schedule and the
-held-out score at the end, early stopping, TensorBoard, the progress bar, checkpoints and exact
-resume, Ctrl-C/SIGTERM, NaN stops, ``metrics.json`` and the exported SavedModel.
+A trainer subclass sets ``self.policy`` (a ``tf.Module`` with ``greedy(obs)``: what evaluation
+runs, the best policy and the exported SavedModel; ``build_policy`` makes a fresh one) and
+implements ``iteration`` (collect some env steps, update, return how many env steps it took)
+and what else a checkpoint holds (``checkpoint_parts``, ``extra_state``). This class owns the
+rest: the env-step budget, the evaluation schedule and the held-out score at the end, early
+stopping, TensorBoard, the progress bar, checkpoints and exact resume, Ctrl-C/SIGTERM, NaN
+stops, ``metrics.json`` and the exported SavedModel.
 """
 from __future__ import annotations
 
@@ -130,6 +130,7 @@ class Trainer:
         self.last_checkpoint_step = -1
         self.stop_signal: int | None = None
         self.policy: tf.Module  # set by the subclass
+        self._greedy = None  # act_greedy's compiled policy, made on first use
         self._checkpoints: RunCheckpoints | None = None
 
     # -- to implement ------------------------------------------------------------------------
@@ -138,8 +139,11 @@ class Trainer:
         raise NotImplementedError
 
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        """Deterministic actions for a batch of observations, valid for the env."""
-        raise NotImplementedError
+        """Deterministic actions for a batch of observations, valid for the env: the policy's
+        compiled ``greedy``, as rl-eval runs it (a trainer with a faster way overrides this)."""
+        if self._greedy is None:
+            self._greedy = self._numpy_policy(self.policy)
+        return self._greedy(obs)
 
     @staticmethod
     def build_policy(spec: EnvSpec, algo) -> tf.Module:

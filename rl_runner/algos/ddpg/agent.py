@@ -80,8 +80,7 @@ class DDPGAgent(tf.Module):
         self.actor = self.policy.actor
         self.actor_target = actor_net(spec, cfg, "actor_target")
         self.critics = Critics(spec, cfg)
-        soft_update(self.actor_target.variables, self.actor.variables, 1.0)
-        self.critics.copy_to_targets()
+        self.update_targets(1.0)  # the targets start as copies
         # The run's policy (evaluation, best checkpoint, export): the online actor, or the
         # target actor, the online one averaged over ~1/tau updates (eval_actor=target).
         self.eval_policy = self.policy if cfg.eval_actor == "online" else DeterministicPolicy(
@@ -169,8 +168,12 @@ class DDPGAgent(tf.Module):
         self.flag_nonfinite("actor_loss", actor_loss, grads)
         self.actor_optimizer.apply_gradients(zip(grads, actor_vars))
         self.last_actor_loss.assign(actor_loss)
-        soft_update(self.actor_target.variables, self.actor.variables, self.cfg.tau)
-        self.critics.update_targets(self.cfg.tau)
+        self.update_targets(self.cfg.tau)
+
+    def update_targets(self, tau: float) -> None:
+        """target <- tau * online + (1 - tau) * target, the actor's and the critics'."""
+        soft_update(self.actor_target.variables, self.actor.variables, tau)
+        self.critics.update_targets(tau)
 
     def flag_nonfinite(self, name: str, loss: tf.Tensor, grads: list[tf.Tensor]) -> None:
         """Record in ``self.nonfinite`` whether ``loss`` or its gradients went NaN/Inf.

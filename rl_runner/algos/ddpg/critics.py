@@ -34,10 +34,6 @@ class Critics(tf.Module):
         self.targets = [critic_net(spec, cfg, f"critic_{i}_target") for i in range(count)]
         self.actor_q = cfg.actor_q
 
-    def copy_to_targets(self) -> None:
-        for target, online in zip(self.targets, self.online):
-            soft_update(target.variables, online.variables, 1.0)
-
     def update_targets(self, tau: float) -> None:
         for target, online in zip(self.targets, self.online):
             soft_update(target.variables, online.variables, tau)

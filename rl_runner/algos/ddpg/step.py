@@ -37,14 +37,13 @@ def direct_call(concrete):
 
 class FusedStep:
     """The agent's compiled graphs: store + update + act (``step``), update only (``train``),
-    and act (``act``, ``act_eval``) for the first action and evaluation."""
+    and act (``act``) for the first action."""
 
     def __init__(self, agent: DDPGAgent, obs_dim: int, jit_compile: bool | None):
         self.agent, self.obs_dim = agent, obs_dim
         jit = jit_compile
         if jit is None:  # after device.setup: device=cpu hides the GPU from this list
             jit = bool(tf.config.list_logical_devices("GPU"))
-        jit = jit or None  # None: TensorFlow's default
         self.compiled = {"step": tf.function(self._step, jit_compile=jit),
                          "train": tf.function(self._updates, jit_compile=jit)}
         count_spec = tf.TensorSpec([], tf.int32)
@@ -53,11 +52,9 @@ class FusedStep:
                        "train": (count_spec,)}
         self._calls: dict[tuple[str, int], object] = {}  # (graph, variant) -> direct call
         self._counts: dict[int, tf.Tensor] = {}  # update counts as tensors, made once each
-        # Acting outside the hot loop (the first action, evaluation): one fixed signature.
-        obs_spec = tf.TensorSpec([None, obs_dim], tf.float32)
-        self.act = tf.function(agent.policy.__call__).get_concrete_function(obs_spec)
-        self.act_eval = self.act if agent.eval_policy is agent.policy else tf.function(
-            agent.eval_policy.__call__).get_concrete_function(obs_spec)
+        # The first action, before the first step: one fixed signature.
+        self.act = tf.function(agent.policy.__call__).get_concrete_function(
+            tf.TensorSpec([None, obs_dim], tf.float32))
 
     def _call(self, name: str, num_updates: int):
         """The direct call of graph ``name`` for ``num_updates`` updates, and the count tensor.

@@ -82,9 +82,6 @@ class DDPGTrainer(Trainer):
                 "charts/exploration_noise": self.noise.std(self.env_steps)})
         return n
 
-    def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        return self.to_env(self.fused.act_eval(tf.constant(obs, tf.float32)).numpy())
-
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint_parts(self) -> dict:
         c = self.cfg.checkpoint
