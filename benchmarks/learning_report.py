@@ -150,10 +150,12 @@ def suite(stored: dict) -> None:
     complete = {a: envs for a, envs in normalised.items()
                 if envs and all(len(v) == len(SEEDS) for v in envs.values())
                 and len(envs) == len(SUITE_ENVS)}
-    met = sum(r.endswith("| yes |") for r in rows if r.startswith("| td3 |"))
-    finished = sum(not r.endswith("| pending |") for r in rows if r.startswith("| td3 |"))
-    lines += ["", f"**td3: {met} of {finished} finished envs at or above the TD3 paper at 300k"
-              f" ({len(SUITE_ENVS) - finished} pending)**."]
+    td3 = [r for r in rows if r.startswith("| td3 |")]
+    met = sum(r.endswith("| yes |") for r in td3)
+    finished = sum(not r.endswith("| pending |") for r in td3)
+    runs = sum(len(seeds) for seeds in normalised.get("td3", {}).values())
+    lines += ["", f"**td3: {met} of {finished} complete envs at or above the TD3 paper at 300k; "
+              f"{runs} of {len(SUITE_ENVS) * len(SEEDS)} runs done**."]
     if complete:
         lines += ["", *aggregate(complete)]
     else:
