@@ -174,6 +174,29 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypa
 
 
 @pytest.mark.slow
+def test_a_nan_reinforce_loss_stops_the_run_naming_it(tmp_path, monkeypatch):
+    """REINFORCE checks with check_numerics in its graph; the trainer turns the error into the
+    same stop as DDPG's flag."""
+    from rl_runner.algos.reinforce import ReinforceTrainer
+
+    original = ReinforceTrainer.iteration
+
+    def iteration(self):
+        if self.env_steps >= 1000:  # the acting copy stays finite: the update meets the NaN
+            bias = self.policy.variables_to_train[-1]
+            bias.assign(tf.fill(bias.shape, float("nan")))
+        return original(self)
+
+    monkeypatch.setattr(ReinforceTrainer, "iteration", iteration)
+    with pytest.raises(RunStopped) as stop:
+        train_in_process(CARTPOLE_TINY, tmp_path)
+    match = re.match(r"losses/policy_loss became NaN in the iteration after env step (\d+);",
+                     str(stop.value))
+    assert match and int(match.group(1)) >= 1000, str(stop.value)
+    assert stop.value.exit_code == 3
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", [CARTPOLE_TINY, DDPG_TINY], ids=["cartpole", "pusher"])
 def test_saved_model_gives_the_trainers_actions(tmp_path, overrides):
     trainer = make_trainer([*overrides, "total_env_steps=1000"], tmp_path)

@@ -11,12 +11,13 @@ limit) is treated like a terminated one: REINFORCE has no critic to bootstrap fr
 from __future__ import annotations
 
 import math
+import re
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from rl_runner.algos.base import Trainer
+from rl_runner.algos.base import NonFinite, Trainer
 from rl_runner.config import Config, ReinforceConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.networks import NumpyMLP, checked_gradients, mlp
@@ -235,7 +236,13 @@ class ReinforceTrainer(Trainer):
 
     def iteration(self) -> int:
         batch, steps = self.collect()
-        losses, values = self.update(*batch)
+        try:
+            losses, values = self.update(*batch)
+        except tf.errors.InvalidArgumentError as exc:  # from check_numerics in _update
+            match = re.search(r"(\w+) : Tensor had (NaN|Inf)", str(exc))
+            if match is None:
+                raise
+            raise NonFinite(*match.groups()) from None
         self.updates += 1
         self.actor.refresh([v.numpy() for v in values])
         self.tb.scalars(self.env_steps + steps, {"losses/policy_loss": losses.policy_loss,
