@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rl_runner.config import ALGO_SCHEMAS, Config, ConfigError
+from rl_runner.config import ALGORITHMS, Config, ConfigError
 
 CONFIG_MODULE = "rl_runner.conf"
 CONFIG_NAME = "config"
@@ -43,7 +43,7 @@ def _schemas_at(path: list[str]) -> list:
         found = []
         for schema in schemas:
             if part == "algo" and schema is Config:
-                found.extend(ALGO_SCHEMAS.values())
+                found.extend(dict.fromkeys(a.schema for a in ALGORITHMS.values()))
                 continue
             hint = _fields(schema).get(part, (None,))[0]
             if dataclasses.is_dataclass(hint):
@@ -200,7 +200,7 @@ def _unknown_key(key: str, overrides: list[str]) -> str:
     if parent == "algo":
         choice = _find_override(overrides, "algo")
         name = choice.partition("=")[2] if choice else "reinforce"
-        schemas = [ALGO_SCHEMAS.get(name, schemas[0])]
+        schemas = [ALGORITHMS[name].schema if name in ALGORITHMS else schemas[0]]
         where = f"algo={name}"
     return _not_a_key(key, where, schemas[0] if schemas else None)
 
@@ -224,9 +224,9 @@ def check_keys(cfg: DictConfig) -> None:
             hint = fields[key][0]
             child = node[key] if not OmegaConf.is_missing(node, key) else None
             if key == "algo" and schema is Config and isinstance(child, DictConfig):
-                algo = ALGO_SCHEMAS.get(child.get("name"))
+                algo = ALGORITHMS.get(child.get("name"))
                 if algo is not None:
-                    walk(child, algo, "algo.")
+                    walk(child, algo.schema, "algo.")
             elif dataclasses.is_dataclass(hint) and isinstance(child, DictConfig):
                 walk(child, hint, f"{path}.")
 
@@ -324,7 +324,7 @@ def check_preset_algo(preset: str, algo: str | None) -> None:
     """A preset is named ``<algo>_<env>``: applied to another algorithm, it would tune the wrong
     one (``algo=ddpg preset=td3_pusher`` is no TD3)."""
     tuned_for = preset.split("_")[0]
-    if tuned_for in ALGO_SCHEMAS and algo is not None and tuned_for != algo:
+    if tuned_for in ALGORITHMS and algo is not None and tuned_for != algo:
         raise ConfigError(f"preset={preset} is tuned for algo={tuned_for}, not algo={algo}: "
                           f"run algo={tuned_for} (its preset comes with it), or choose "
                           f"another preset")

@@ -44,7 +44,7 @@ def knob(doc: str, *, gt=None, ge=None, lt=None, le=None, choices=None, item_ge=
 class ReinforceConfig:
     """REINFORCE (Monte-Carlo policy gradient) with reward-to-go returns."""
 
-    name: str = knob("algorithm name; selects the trainer", choices=["reinforce"])
+    name: str = knob("algorithm name; selects the trainer (ALGORITHMS)")
     lr: float = knob("Adam learning rate", gt=0.0, le=1.0)
     gamma: float = knob("discount factor", gt=0.0, le=1.0)
     hidden_sizes: list[int] = knob("units per hidden layer of the policy MLP", item_ge=1)
@@ -77,7 +77,7 @@ class DDPGConfig:
     """DDPG (Lillicrap et al. 2015) and TD3 (Fujimoto et al. 2018): one schema, two configs
     (algo/ddpg.yaml, algo/td3.yaml)."""
 
-    name: str = knob("algorithm name; selects the trainer", choices=["ddpg", "td3"])
+    name: str = knob("algorithm name; selects the trainer (ALGORITHMS)")
     actor_lr: float = knob("Adam learning rate of the actor", gt=0.0, le=1.0)
     critic_lr: float = knob("Adam learning rate of the critic(s)", gt=0.0, le=1.0)
     gamma: float = knob("discount factor", gt=0.0, le=1.0)
@@ -192,7 +192,23 @@ class Config:
                          "tracebacks for config errors")
 
 
-ALGO_SCHEMAS = {"reinforce": ReinforceConfig, "ddpg": DDPGConfig, "td3": DDPGConfig}
+@dataclass(frozen=True)
+class Algorithm:
+    """What rl_runner knows of an algorithm: the one registry (``algo.name`` -> this)."""
+
+    schema: type  # the dataclass of its config group (``algo/<name>.yaml``)
+    trainer: str  # "module:Class", imported when a run starts (it imports TensorFlow)
+    continuous: bool  # needs a Box action space with finite bounds (a tanh-squashed actor);
+    # else a Discrete or any Box action space
+
+
+ALGORITHMS = {
+    "reinforce": Algorithm(ReinforceConfig, "rl_runner.algos.reinforce:ReinforceTrainer",
+                           continuous=False),
+    "ddpg": Algorithm(DDPGConfig, "rl_runner.algos.ddpg:DDPGTrainer", continuous=True),
+    # DDPG with twin critics, delayed actor updates and target smoothing (algo/td3.yaml)
+    "td3": Algorithm(DDPGConfig, "rl_runner.algos.ddpg:DDPGTrainer", continuous=True),
+}
 
 
 def register_configs() -> None:
@@ -201,8 +217,8 @@ def register_configs() -> None:
 
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    for name, schema in ALGO_SCHEMAS.items():
-        cs.store(name=f"schema_{name}", node=schema)  # outside the groups: not an option
+    for name, algorithm in ALGORITHMS.items():
+        cs.store(name=f"schema_{name}", node=algorithm.schema)  # outside the groups: not an option
     cs.store(name="schema_env", node=EnvConfig)
 
 
@@ -252,7 +268,16 @@ def validate(obj: Any, prefix: str = "") -> None:
     if isinstance(obj, DDPGConfig):
         _check_ddpg(obj, prefix)
     if isinstance(obj, Config):
+        _check_algo_name(obj)
         _check_budget(obj)
+
+
+def _check_algo_name(cfg: Config) -> None:
+    names = [n for n, a in ALGORITHMS.items() if a.schema is type(cfg.algo)]
+    if cfg.algo.name not in names:
+        raise ConfigError(f"algo.name={cfg.algo.name!r} is not allowed: choose one of "
+                          f"{', '.join(names)}, or another algo (algo=<name> selects the "
+                          f"algorithm: {', '.join(ALGORITHMS)})")
 
 
 def _check_budget(cfg: Config) -> None:
@@ -329,12 +354,12 @@ def load_run_config(run_dir) -> Config:
         raise ConfigError(f"{run_dir} is not a run dir: {path} does not exist")
     loaded = OmegaConf.load(path)
     name = OmegaConf.select(loaded, "algo.name")
-    if name not in ALGO_SCHEMAS:
-        raise ConfigError(f"{path}: algo.name={name!r} is not one of {', '.join(ALGO_SCHEMAS)}")
+    if name not in ALGORITHMS:
+        raise ConfigError(f"{path}: algo.name={name!r} is not one of {', '.join(ALGORITHMS)}")
     _drop_removed(loaded, path)
     defaults = composition.compose([f"algo={name}", "~preset"], hydra_config=False).cfg
     schema = OmegaConf.structured(Config)
-    schema.algo = OmegaConf.structured(ALGO_SCHEMAS[name])
+    schema.algo = OmegaConf.structured(ALGORITHMS[name].schema)
     typed = OmegaConf.to_object(OmegaConf.merge(schema, defaults, loaded))
     validate(typed)
     return typed

@@ -13,13 +13,7 @@ from typing import NamedTuple
 import gymnasium as gym
 import numpy as np
 
-from rl_runner.config import ConfigError, EnvConfig
-
-SUPPORTED_ACTIONS = {
-    "reinforce": (gym.spaces.Discrete, gym.spaces.Box),
-    "ddpg": (gym.spaces.Box,),
-    "td3": (gym.spaces.Box,),
-}
+from rl_runner.config import ALGORITHMS, ConfigError, EnvConfig
 
 
 class EnvSpec(NamedTuple):
@@ -74,11 +68,12 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
     env = make_env(cfg)
     try:
         obs_space, act_space = env.observation_space, env.action_space
-        allowed = SUPPORTED_ACTIONS[algo]
+        continuous = ALGORITHMS[algo].continuous
+        allowed = (gym.spaces.Box,) if continuous else (gym.spaces.Discrete, gym.spaces.Box)
         if not isinstance(act_space, allowed):
-            names = " or ".join(f"{t.__name__}" for t in allowed)
-            kind = "a continuous (Box)" if allowed == (gym.spaces.Box,) else names
-            hint = " - use algo=reinforce" if algo != "reinforce" else ""
+            kind = "a continuous (Box)" if continuous else "a Discrete or Box"
+            others = [n for n, a in ALGORITHMS.items() if not a.continuous]
+            hint = f" - use algo={others[0]}" if continuous and others else ""
             raise ConfigError(f"{algo} needs {kind} action space; {cfg.id} has {act_space}"
                               f"{hint}")
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
@@ -90,7 +85,7 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
                 raise ConfigError(f"{algo} needs a 1-D Box action space; {cfg.id} has "
                                   f"{act_space}")
             if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
-                if algo != "reinforce":
+                if continuous:
                     raise ConfigError(f"{algo} needs finite action bounds; {cfg.id} has "
                                       f"{act_space}")
         spec = env.spec

@@ -122,6 +122,8 @@ def test_wrong_type_fails_at_composition():
     ("eval.episodes=0", "eval.episodes=0 is out of range: must be >= 1"),
     ("algo.entropy_coef=-0.1", "algo.entropy_coef=-0.1 is out of range: must be >= 0"),
     ("device=tpu", "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
+    ("algo.name=foo", "algo.name='foo' is not allowed: choose one of reinforce, or another algo "
+                      "(algo=<name> selects the algorithm: reinforce, ddpg, td3)"),
 ])
 def test_out_of_range_values_name_key_value_and_range(override, message):
     with pytest.raises(ConfigError) as err:
@@ -202,9 +204,9 @@ def test_the_trainer_gets_the_yamls_defaults(algo, env):
 def test_the_schema_writes_no_default_the_yaml_has():
     import dataclasses
 
-    from rl_runner.config import ALGO_SCHEMAS, Config
+    from rl_runner.config import ALGORITHMS, Config
 
-    for schema in {Config, *ALGO_SCHEMAS.values()}:
+    for schema in {Config, *(a.schema for a in ALGORITHMS.values())}:
         for f in dataclasses.fields(schema):
             if f.default is not dataclasses.MISSING:
                 assert f.default == "???", (schema.__name__, f.name, f.default)

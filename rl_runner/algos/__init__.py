@@ -1,17 +1,14 @@
-"""Algorithm registry: ``algo.name`` -> trainer class (imported lazily: it imports TensorFlow)."""
+"""``algo.name`` -> trainer class, from the one registry (``rl_runner.config.ALGORITHMS``),
+imported lazily: the trainers import TensorFlow."""
 from __future__ import annotations
 
 import importlib
 
-TRAINERS = {
-    "reinforce": "rl_runner.algos.reinforce:ReinforceTrainer",
-    "ddpg": "rl_runner.algos.ddpg:DDPGTrainer",
-    "td3": "rl_runner.algos.ddpg:DDPGTrainer",  # DDPG with twin critics, delay, smoothing
-}
+from rl_runner.config import ALGORITHMS
 
 
 def trainer_class(name: str):
     import rl_runner.device  # noqa: F401  (imports TensorFlow quietly, before the trainers do)
 
-    module, cls = TRAINERS[name].split(":")
+    module, cls = ALGORITHMS[name].trainer.split(":")
     return getattr(importlib.import_module(module), cls)
