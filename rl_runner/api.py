@@ -24,7 +24,7 @@ from typing import Any
 
 from rl_runner import composition, console, evaluation, job, rundir
 from rl_runner.config import Config, ConfigError, load_run_config
-from rl_runner.errors import RESUME_HINT, RunStopped
+from rl_runner.errors import RunStopped
 from rl_runner.evaluation import Evaluation, Policy
 
 __all__ = ["Run", "train", "compose", "load_policy", "evaluate"]
@@ -164,9 +164,10 @@ def train(overrides: Sequence[str] | Mapping | None = None, /, **keys) -> Run:
             rundir.release(checked.claim)
         raise ConfigError(str(exc)) from None
     except RunStopped as exc:  # resumed from Python with a call, not a command
-        message = str(exc).replace(f"{RESUME_HINT}{exc.run_dir}",
-                                   f"Resume with: rl_runner.train(resume={exc.run_dir!r})")
-        raise RunStopped(message, exc.exit_code, exc.run_dir, exc.checkpoint) from None
+        stopped = RunStopped(exc.args[0], exc.exit_code, exc.run_dir, exc.checkpoint,
+                             exc.resumable)
+        stopped.resume_with = f"rl_runner.train(resume={exc.run_dir!r})"
+        raise stopped from None
 
 
 def _run_job(argv: list[str]) -> Run:

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rl_runner import rundir
 from rl_runner.config import Config, ConfigError, EnvConfig
 from rl_runner.envs import HELDOUT_STATES, make_vector_env, start_seeds
 
@@ -91,24 +92,6 @@ class Evaluator:
 # ---------------------------------------------------------------------------------------------
 # A saved run's policy
 # ---------------------------------------------------------------------------------------------
-def check_trained(run_dir: Path) -> None:
-    """ConfigError unless ``run_dir`` holds a run that trained (a checkpoint to load)."""
-    checkpoints = "checkpoints"  # checkpoint.CHECKPOINT_DIR (that module imports TensorFlow)
-
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: no such directory")
-    if not (run_dir / ".hydra" / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a run dir (no .hydra/config.yaml): give a dir "
-                          "that rl-train wrote")
-    seeds = sorted(p.name for p in run_dir.glob("seed=*") if p.is_dir())
-    if seeds and not (run_dir / checkpoints).exists():
-        raise ConfigError(f"{run_dir} trained several seeds (search.seeds): give one of "
-                          f"them, e.g. {run_dir / seeds[0]}")
-    if not (run_dir / checkpoints / "checkpoint").is_file():
-        raise ConfigError(f"{run_dir} holds no trained run (no checkpoint in "
-                          f"{checkpoints}/): it stopped before its first checkpoint")
-
-
 def compiled_greedy(policy, obs_dim: int) -> Callable:
     """A policy module's ``greedy`` as one compiled function of a float32 batch: what rl-eval
     runs, and what scores a finished run's held-out episodes (the same numbers both ways)."""
@@ -147,7 +130,7 @@ def load_policy(run_dir: str | Path, checkpoint: str = "latest") -> Policy:
     if checkpoint not in ("best", "latest"):
         raise ConfigError(f"checkpoint={checkpoint!r}: choose best or latest")
     run_dir = Path(run_dir)
-    check_trained(run_dir)
+    rundir.check_trained(run_dir)
     cfg = load_run_config(run_dir)
     spec = describe(cfg.env, cfg.algo.name)
     from rl_runner import device

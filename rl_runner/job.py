@@ -19,6 +19,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
+from rl_runner import rundir
 from rl_runner.config import Config, ConfigError, load_run_config, run_warnings, validate
 
 PROG = "rl-train"
@@ -48,7 +49,6 @@ def run_config(cfg: DictConfig) -> DictConfig:
 
 def prepare(cfg: DictConfig):
     """Typed config and env description, or ConfigError: cheap, no TensorFlow."""
-    from rl_runner.envs import describe
 
     cfg = run_config(cfg)
     try:
@@ -57,39 +57,41 @@ def prepare(cfg: DictConfig):
         raise ConfigError(f"{exc.full_key} is required and has no value (set it on the "
                           f"command line: {exc.full_key}=...)") from None
     validate(typed)
-    return typed, describe(typed.env, typed.algo.name)
+    return typed, described(typed)
+
+
+def described(typed: Config):
+    """The env's description, checked against the algorithm and the memory its replay buffer
+    would take."""
+    from rl_runner.envs import describe
+    from rl_runner.memory import check_fits
+
+    spec = describe(typed.env, typed.algo.name)
+    capacity = getattr(typed.algo, "buffer_size", None)
+    if capacity is not None:
+        check_fits(capacity, spec.obs_dim, spec.num_actions, spec.id)
+    return spec
 
 
 def check_resumable(run_dir: str) -> None:
     """Cheap checks of a run dir to resume, before Hydra touches it (no TensorFlow)."""
     path = Path(run_dir)
-    if not path.is_dir():
-        raise ConfigError(f"resume={run_dir}: no such directory")
-    if not (path / ".hydra" / "config.yaml").is_file():
-        raise ConfigError(f"resume={run_dir}: not a run dir (no .hydra/config.yaml)")
+    rundir.check_trained(path, "resume")
     if (path / METRICS_FILE).is_file():
         raise ConfigError(f"resume={run_dir}: the run already finished (metrics.json); start "
                           "a new run, e.g. with a larger total_env_steps")
-    seeds = sorted(p.name for p in path.glob("seed=*") if p.is_dir())
-    if seeds and not (path / "checkpoints").exists():
-        raise ConfigError(f"resume={run_dir} trained several seeds (search.seeds): resume one "
-                          f"of them, e.g. resume={path / seeds[0]}")
-    if not (path / "checkpoints" / "checkpoint").is_file():
-        raise ConfigError(f"resume={run_dir}: no checkpoint to resume from (checkpoints/ "
-                          "is missing or empty)")
 
 
 def prepare_resume(cfg: DictConfig):
     """The saved config of the run to resume (runtime keys from the command line) and its
     env description."""
-    from rl_runner.envs import describe
 
     check_resumable(cfg.resume)
     typed = load_run_config(cfg.resume)
     for key in RESUME_RUNTIME_KEYS:
         setattr(typed, key, cfg[key])
     typed.resume = cfg.resume
-    return typed, describe(typed.env, typed.algo.name)
+    return typed, described(typed)
 
 
 def build_trainer(typed: Config, spec, run_dir: str):

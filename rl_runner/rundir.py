@@ -5,6 +5,8 @@ started in the same second would share it. ``claim`` creates the dir with an exc
 ``mkdir`` and, when another process got there first, takes the next free name
 (``<name>_2``, ``<name>_3``, ...). A dir given explicitly (``hydra.run.dir=...``) is claimed
 through its ``.hydra`` subdir: a dir that already holds a run is refused.
+
+``check_trained`` is the other side: a dir that must hold a trained run (rl-eval, resume=).
 """
 from __future__ import annotations
 
@@ -69,3 +71,25 @@ def release(claimed: Claim) -> None:
 def quoted(path: str | Path) -> str:
     """A path as a value in Hydra's override grammar (a sweep job's dir holds '=' and ',')."""
     return "'" + str(path).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def check_trained(path: Path, key: str | None = None) -> None:
+    """ConfigError unless ``path`` holds one run that wrote a checkpoint: what ``rl-eval``
+    loads and ``resume=`` continues. ``key`` is how the user named the dir (``resume``), for
+    the message. Cheap: no TensorFlow."""
+    def named(p: Path) -> str:
+        return f"{key}={p}" if key else str(p)
+
+    if not path.is_dir():
+        raise ConfigError(f"{named(path)}: no such directory")
+    if not (path / HYDRA_SUBDIR / "config.yaml").is_file():
+        raise ConfigError(f"{named(path)}: not a run dir (no {HYDRA_SUBDIR}/config.yaml): give a "
+                          "dir that rl-train wrote")
+    checkpoints = path / "checkpoints"  # checkpoint.CHECKPOINT_DIR (that imports TensorFlow)
+    seeds = sorted(p for p in path.glob("seed=*") if p.is_dir())
+    if seeds and not checkpoints.exists():
+        raise ConfigError(f"{named(path)} trained several seeds (search.seeds): give one of "
+                          f"them, e.g. {named(seeds[0])}")
+    if not (checkpoints / "checkpoint").is_file():
+        raise ConfigError(f"{named(path)} holds no trained run (no checkpoint in checkpoints/): "
+                          "it stopped before its first checkpoint")

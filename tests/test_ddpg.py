@@ -23,7 +23,8 @@ from rl_runner.api import as_overrides
 from rl_runner.config import ConfigError, DDPGConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.job import prepare
-from rl_runner.replay import ReplayBuffer, Transitions, check_fits
+from rl_runner.memory import check_fits
+from rl_runner.replay import ReplayBuffer, Transitions
 
 SPEC = EnvSpec("test", 3, False, 2, -np.ones(2, np.float32), np.ones(2, np.float32), None, None)
 

@@ -52,6 +52,8 @@ BAD_INPUT = [
                                "algo.hidden_sizes=[64,64]"),
     (["algo=ddpg", "env=pusher", "algo.buffer_size=1.5"],
      "algo.buffer_size=1.5: algo.buffer_size takes an integer (replay capacity in transitions)"),
+    (["algo=ddpg", "env=pusher", "algo.buffer_size=100000000000"],  # before TensorFlow loads
+     "algo.buffer_size=100000000000 needs 20489.1 GiB for Pusher-v5 transitions but only "),
     (["seed=[1"], "cannot parse 'seed=[1': no viable alternative at input '[1'"),
     (["hydra/launcher=nope"], "hydra/launcher=nope is not an option of hydra/launcher: choose "
                               "one of basic, joblib, local_parallel, ray, "),

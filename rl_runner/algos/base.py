@@ -36,7 +36,7 @@ from rl_runner.envs import (
     restore_positions,
     start_seeds,
 )
-from rl_runner.errors import RESUME_HINT, RunStopped
+from rl_runner.errors import RunStopped
 from rl_runner.evaluation import EvalResult, Evaluator, compiled_greedy
 
 METRICS_FILE = "metrics.json"
@@ -384,9 +384,8 @@ class Trainer:
         path = self._save_checkpoint()
         self.tb.flush()
         name = signal.Signals(self.stop_signal).name
-        return RunStopped(f"{name} at env step {self.env_steps}: checkpoint {path} written. "
-                          f"{RESUME_HINT}{self.run_dir}", 128 + self.stop_signal,
-                          str(self.run_dir), path)
+        return RunStopped(f"{name} at env step {self.env_steps}: checkpoint {path} written.",
+                          128 + self.stop_signal, str(self.run_dir), path, resumable=True)
 
     def _diverged(self, exc: NonFinite, before: int) -> RunStopped:
         latest = self.checkpoints.manager.latest_checkpoint or "none yet"

@@ -13,7 +13,7 @@ from rl_runner.algos.ddpg.exploration import Exploration
 from rl_runner.algos.ddpg.step import FusedStep
 from rl_runner.config import Config, DDPGConfig
 from rl_runner.envs import EnvSpec, final_observations
-from rl_runner.replay import bytes_needed, check_fits
+from rl_runner.memory import bytes_needed
 
 LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
 
@@ -21,7 +21,6 @@ LOG_EVERY_ENV_STEPS = 1000  # losses are fetched from the device this often
 class DDPGTrainer(Trainer):
     def __init__(self, cfg: Config, spec: EnvSpec, run_dir):
         self.algo: DDPGConfig = cfg.algo
-        check_fits(self.algo.buffer_size, spec.obs_dim, spec.num_actions, spec.id)
         super().__init__(cfg, spec, run_dir)
         self.agent = DDPGAgent(spec, self.algo, cfg.seed)
         self.fused = FusedStep(self.agent, spec.obs_dim, self.algo.jit_compile)
