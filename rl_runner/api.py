@@ -112,7 +112,7 @@ def _flatten(mapping: Mapping, prefix: str = "") -> list[str]:
 
 
 def as_overrides(overrides: Sequence[str] | Mapping | None, keys: Mapping) -> list[str]:
-    """``["algo=ddpg", ...]``, ``{"algo": "ddpg", "algo.lr": 1e-3}`` (nested dicts too) and
+    """``["algo=ddpg", ...]``, ``{"algo": "ddpg", "algo.actor_lr": 1e-3}`` (nested dicts too) and
     keyword arguments, as rl-train's command-line overrides."""
     if isinstance(overrides, str):
         raise TypeError("overrides: give a list of 'key=value' strings (or a dict), not one "
@@ -145,7 +145,7 @@ def train(overrides: Sequence[str] | Mapping | None = None, /, **keys) -> Run:
     """Train as ``rl-train <overrides>`` does and return the finished ``Run``.
 
     ``overrides``: rl-train's overrides as a list (``["algo=ddpg", "seed=1"]``) or a dict
-    (``{"algo": "ddpg", "algo.lr": 1e-3}``); keyword arguments add top-level keys
+    (``{"algo": "ddpg", "algo.actor_lr": 1e-3}``); keyword arguments add top-level keys
     (``total_env_steps=20000``). ``resume=<run_dir>`` continues a run; ``search.seeds=3``
     trains three seeds (``Run.seeds``). Raises ``ConfigError`` (bad input, nothing written) or
     ``RunStopped`` (interrupted or a NaN; the checkpoint is kept)."""

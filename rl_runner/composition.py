@@ -160,6 +160,14 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         return _unknown_key(match.group(1), overrides)
+    match = re.search(r"Ambiguous value for argument '([^=']+)=([^']*)'", text)
+    if match:  # a comma list outside a multirun
+        key, value = match.groups()
+        hint = key_type(key)
+        takes_list = typing.get_origin(hint) is list or any(
+            typing.get_origin(a) is list for a in typing.get_args(hint))
+        written = f"; a list value is written {key}=[{value}]" if takes_list else ""
+        return f"{key}={value}: a comma list is a sweep (rl-train -m {key}={value}){written}"
     match = re.search(r"Error merging override (.+)", text)
     if match:
         override = match.group(1).strip()
@@ -312,12 +320,41 @@ def compose_in(loader, overrides: list[str], config_name: str = CONFIG_NAME,
         if _full_errors():
             raise
         raise ConfigError(explain(exc, overrides, loader)) from None
+    if hydra_config:
+        check_algo_name(cfg.hydra.runtime.choices.get("algo"), OmegaConf.select(cfg, "algo.name"))
     check_missing(cfg)
     check_keys(cfg)
     preset = applied_preset(cfg.hydra.runtime.choices, loader) if hydra_config else None
     if preset is not None:
         check_preset_algo(preset, cfg.hydra.runtime.choices.get("algo"))
+    if hydra_config:
+        check_env_id(cfg.hydra.runtime.choices.get("env"), OmegaConf.select(cfg, "env.id"))
     return Composed(cfg, preset)
+
+
+def check_algo_name(group: str | None, name: str | None) -> None:
+    """``algo=<name>`` chooses the algorithm; ``algo.name`` is what it wrote, not a second
+    choice (``algo=ddpg algo.name=td3`` would be DDPG's keys under TD3's name)."""
+    if group in ALGORITHMS and name != group:
+        raise ConfigError(f"algo.name={name} does not match algo={group}: the algorithm is "
+                          f"chosen with algo=<name> ({', '.join(ALGORITHMS)}) and algo.name "
+                          "follows it")
+
+
+def check_env_id(group: str | None, env_id: str | None) -> None:
+    """``env=cartpole`` and ``env=pusher`` name one env each (and pick its presets): another id
+    on them would train that env with CartPole's or Pusher's preset. Any id is ``env=gym``'s."""
+    from importlib.resources import files
+
+    groups = {f.name.removesuffix(".yaml"): OmegaConf.create(f.read_text()).get("id")
+              for f in (files(CONFIG_MODULE) / "env").iterdir() if f.name.endswith(".yaml")}
+    fixed = groups.get(group)
+    if env_id is None or fixed in (None, "???") or env_id == fixed:
+        return
+    other = [g for g, i in groups.items() if i == env_id]
+    use = f"env={other[0]}" if other else f"env=gym env.id={env_id}"
+    raise ConfigError(f"env.id={env_id} on env={group}, which is {fixed}: use {use} (env=gym "
+                      "takes any id)")
 
 
 def check_preset_algo(preset: str, algo: str | None) -> None:

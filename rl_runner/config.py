@@ -275,9 +275,9 @@ def validate(obj: Any, prefix: str = "") -> None:
 def _check_algo_name(cfg: Config) -> None:
     names = [n for n, a in ALGORITHMS.items() if a.schema is type(cfg.algo)]
     if cfg.algo.name not in names:
-        raise ConfigError(f"algo.name={cfg.algo.name!r} is not allowed: choose one of "
-                          f"{', '.join(names)}, or another algo (algo=<name> selects the "
-                          f"algorithm: {', '.join(ALGORITHMS)})")
+        raise ConfigError(f"algo.name={cfg.algo.name!r} is not an algorithm of this config "
+                          f"({', '.join(names)}); the algorithm is chosen with algo=<name>: "
+                          f"{', '.join(ALGORITHMS)}")
 
 
 def _check_budget(cfg: Config) -> None:

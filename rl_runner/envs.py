@@ -37,7 +37,9 @@ def _make_kwargs(cfg: EnvConfig) -> dict:
 
 
 def make_env(cfg: EnvConfig, **extra) -> gym.Env:
-    """One env, with a clear message for an unknown id or the legacy Pusher-v4."""
+    """One env, with a clear message for an unknown or unversioned id or the legacy
+    Pusher-v4."""
+    _check_versioned(cfg.id)
     try:
         return gym.make(cfg.id, **_make_kwargs(cfg), **extra)
     except gym.error.Error as exc:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
@@ -49,6 +51,24 @@ def make_env(cfg: EnvConfig, **extra) -> gym.Env:
                 "pip install -e '.[legacy-mujoco]' in its own venv, or use env=pusher "
                 "(Pusher-v5)") from None
         raise
+
+
+def _check_versioned(env_id: str) -> None:
+    """``Pusher`` would be gymnasium's latest Pusher, with a warning, and the run would record
+    an id that names no env version: the id must say which."""
+    from gymnasium.envs.registration import find_highest_version, parse_env_id
+
+    if env_id in gym.registry:
+        return
+    try:
+        namespace, name, version = parse_env_id(env_id)
+    except gym.error.Error:
+        return  # make_env says what is wrong with it
+    latest = find_highest_version(namespace, name) if version is None else None
+    if latest is not None:
+        full = f"{namespace}/{name}" if namespace else name
+        raise ConfigError(f"env.id={env_id!r} names no version: write env.id={full}-v{latest} "
+                          "(the latest), so the run records the env it trained on")
 
 
 def _mujoco_version() -> str:

@@ -14,33 +14,46 @@ PROG = "rl-eval"
 OPTIONS = {"episodes": None, "checkpoint": "latest", "render": "none", "seed": None, "fps": "30"}
 
 
-def parse_options(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as rl-eval's other errors: one line, exit 2."""
+
+    def error(self, message: str):
+        fail(f"{message} (rl-eval --help)")
+
+
+def fail(message: str, code: int = 2):
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def parse_options(items: list[str]) -> dict:
     opts = dict(OPTIONS)
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in OPTIONS:
-            parser.error(f"unknown option {item!r}: use key=value with key in "
-                         f"{', '.join(OPTIONS)}")
+            fail(f"unknown option {item!r}: use key=value with key in {', '.join(OPTIONS)}")
         opts[key] = value
-    try:
-        opts["fps"] = int(opts["fps"])
-        for key in ("episodes", "seed"):
-            opts[key] = None if opts[key] is None else int(opts[key])
-    except ValueError as exc:
-        parser.error(f"episodes, fps and seed take integers ({exc})")
-    if (opts["episodes"] is not None and opts["episodes"] < 1) or opts["fps"] < 1:
-        parser.error("episodes and fps must be >= 1")
+    for key, low in (("episodes", 1), ("fps", 1), ("seed", 0)):
+        if opts[key] is None:
+            continue
+        try:
+            opts[key] = int(opts[key])
+        except ValueError:
+            fail(f"{key}={opts[key]}: {key} takes an integer")
+        if opts[key] < low:
+            fail(f"{key}={opts[key]} is out of range: must be >= {low}")
     if opts["checkpoint"] not in ("best", "latest"):
-        parser.error(f"checkpoint={opts['checkpoint']!r}: choose best or latest")
+        fail(f"checkpoint={opts['checkpoint']!r}: choose best or latest")
     if opts["render"] not in ("gif", "mp4", "none"):
-        parser.error(f"render={opts['render']!r}: choose gif, mp4 or none")
+        fail(f"render={opts['render']!r}: choose gif, mp4 or none")
     return opts
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Evaluate (and render) a trained rl_runner run on its held-out "
-        "start states (never used in training's evals): prints mean ± std and the 95 %% CI, "
+    parser = Parser(
+        prog=PROG, usage=f"{PROG} [-h] run_dir [key=value ...]",
+        description="Evaluate (and render) a trained rl_runner run on its held-out "
+        "start states (never used in training's evals): prints mean ± std and the 95 % CI, "
         "writes eval.json (and the video) into the run dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="options (key=value, defaults first):\n"
@@ -52,10 +65,12 @@ def main(argv: list[str] | None = None) -> None:
                "  render=none|gif|mp4      also write rollout.gif / rollout.mp4 of one episode\n"
                "  seed=<run seed>          whose held-out start states to use\n"
                "  fps=30                   frames per second of the video")
-    parser.add_argument("run_dir", help="a run dir written by rl-train")
+    parser.add_argument("run_dir", nargs="?", help="a run dir written by rl-train")
     parser.add_argument("options", nargs="*", metavar="key=value")
     args = parser.parse_args(argv)
-    opts = parse_options(parser, args.options)
+    if args.run_dir is None:
+        fail("give the run dir to evaluate: rl-eval <run_dir> [key=value ...]")
+    opts = parse_options(args.options)
 
     from rl_runner.evaluation import EVAL_FILE, evaluate_run
 
@@ -63,11 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         result = evaluate_run(run_dir, **opts)
     except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(exc))
     except RuntimeError as exc:  # rendering failed
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        fail(str(exc), 1)
     cfg = result.config
     print(f"{PROG}: {cfg.algo.name} on {cfg.env.id}, {Path(result.checkpoint).name}: "
           f"{result.mean:.2f} ± {result.std:.2f}, 95 % CI [{result.ci95[0]:.2f}, "

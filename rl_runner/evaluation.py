@@ -55,7 +55,7 @@ def summarize(returns: np.ndarray, lengths: np.ndarray, first_actions: list) -> 
     if len(returns) < 2:
         return EvalResult(mean, 0.0, (mean, mean), returns, lengths, first_actions)
     std = float(returns.std(ddof=1))
-    half = float(stats.t.ppf(0.975, len(returns) - 1)) * std / np.sqrt(len(returns))
+    half = float(stats.t.ppf(0.975, len(returns) - 1) * std / np.sqrt(len(returns)))
     return EvalResult(mean, std, (mean - half, mean + half), returns, lengths, first_actions)
 
 

@@ -221,6 +221,10 @@ def fmt(stat: tuple[float, float, float]) -> str:
     return f"{stat[0]:.2f} [{stat[1]:.2f}, {stat[2]:.2f}]"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def summarise(root: Path, compare: tuple[int, int] | None = None,
               normalize: dict[str, list[float]] | None = None) -> Report:
     runs = find_runs(root)
@@ -234,11 +238,14 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
     done = {name: [r for r in members if r.metrics] for name, members in groups.items()}
     stats = mean_and_iqm({name: np.array([[r.score] for r in ok])
                           for name, ok in done.items() if ok})
+    finished = sum(len(ok) for ok in done.values())
     heldout = sum("heldout" in r.metrics for ok in done.values() for r in ok)
+    score = "the held-out return" if heldout == finished else (
+        f"the held-out return ({heldout} of {finished} finished runs; the others, saved before "
+        "held-out scoring, their last eval)")
     lines = [f"# Report: {root}", "",
-             f"{len(runs)} runs in {len(groups)} groups, told apart by "
-             f"{', '.join(keys) or '(nothing but the seed)'}. Score: the held-out return "
-             f"({heldout} runs; the others, saved before it, their last eval). Mean and IQM "
+             f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}, told apart by "
+             f"{', '.join(keys) or '(nothing but the seed)'}. Score: {score}. Mean and IQM "
              "over a group's runs with stratified bootstrap 95 % CIs; std with ddof 1.", "",
              "| # | group | runs | failed | mean [95 % CI] | IQM [95 % CI] | std "
              "| reached threshold | env steps to threshold |",

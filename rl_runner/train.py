@@ -221,7 +221,7 @@ class _CallableModule(types.ModuleType):
         """rl_runner.train(overrides=None, /, **keys) -> Run: train as ``rl-train`` does.
 
         ``overrides``: a list (``["algo=ddpg", "seed=1"]``) or a dict (``{"algo": "ddpg",
-        "algo.lr": 1e-3}``); keywords add top-level keys (``total_env_steps=20000``,
+        "algo.actor_lr": 1e-3}``); keywords add top-level keys (``total_env_steps=20000``,
         ``resume=run_dir``). Returns the finished ``Run`` (``.metrics``, ``.run_dir``);
         raises ``rl_runner.ConfigError`` on bad input (nothing written) and
         ``rl_runner.RunStopped`` when interrupted (the checkpoint kept). Full documentation:

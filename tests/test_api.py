@@ -15,9 +15,10 @@ from conftest import ROOT, rl_train
 
 CARTPOLE = ["total_env_steps=3000", "eval.every_env_steps=1000", "eval.episodes=3",
             "checkpoint.every_env_steps=1000", "early_stop=false", "progress=false"]
-PUSHER = ["algo=ddpg", "env=pusher", "total_env_steps=1000", "algo.learning_starts=300",
-          "algo.buffer_size=5000", "algo.batch_size=32", "algo.hidden_sizes=[32,32]",
-          "eval.every_env_steps=500", "eval.episodes=2", "progress=false"]
+PENDULUM = ["algo=td3", "env=gym", "env.id=Pendulum-v1", "total_env_steps=1000",
+            "algo.learning_starts=300", "algo.buffer_size=5000", "algo.batch_size=32",
+            "algo.hidden_sizes=[32,32]", "eval.every_env_steps=500", "eval.episodes=2",
+            "eval.heldout_episodes=5", "progress=false"]
 
 
 @pytest.fixture
@@ -77,17 +78,17 @@ def readme_snippet() -> str:
 
 
 @pytest.mark.slow
-def test_the_readmes_python_example_on_a_short_pusher_run(in_tmp):
+def test_the_readmes_python_example_on_a_short_run(in_tmp):
     snippet = readme_snippet()
-    asked = '["algo=ddpg", "env=pusher", "total_env_steps=20000"]'
+    asked = '["algo=td3", "env=gym", "env.id=Pendulum-v1", "total_env_steps=30000"]'
     assert asked in snippet
     namespace = {}
-    exec(snippet.replace(asked, repr(PUSHER)), namespace)  # the README's lines, a shorter run
+    exec(snippet.replace(asked, repr(PENDULUM)), namespace)  # the README's lines, a shorter run
     run, policy, result = namespace["run"], namespace["policy"], namespace["result"]
-    assert run.metrics.updates > 0 and np.isfinite(run.metrics.final_eval_return)
-    actions = policy(np.zeros((3, 23), np.float32))
-    assert actions.shape == (3, 7) and np.all(np.abs(actions) <= 2.0)
-    assert result.episodes == 10 and result.lengths == [100] * 10
+    assert run.metrics.updates > 0 and np.isfinite(run.metrics.heldout.mean)
+    actions = policy(np.zeros((3, 3), np.float32))
+    assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2.0)  # Pendulum's bounds
+    assert result.episodes == 10 and result.lengths == [200] * 10
     assert result.video.suffix == ".gif" and result.video.stat().st_size > 10_000
     assert namespace["cfg"].algo.name == "ddpg" and namespace["cfg"].env.id == "Pusher-v5"
     best = run.evaluate(episodes=2, checkpoint="best")

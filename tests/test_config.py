@@ -122,8 +122,6 @@ def test_wrong_type_fails_at_composition():
     ("eval.episodes=0", "eval.episodes=0 is out of range: must be >= 1"),
     ("algo.entropy_coef=-0.1", "algo.entropy_coef=-0.1 is out of range: must be >= 0"),
     ("device=tpu", "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
-    ("algo.name=foo", "algo.name='foo' is not allowed: choose one of reinforce, or another algo "
-                      "(algo=<name> selects the algorithm: reinforce, ddpg, td3)"),
 ])
 def test_out_of_range_values_name_key_value_and_range(override, message):
     with pytest.raises(ConfigError) as err:

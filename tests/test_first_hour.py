@@ -54,6 +54,12 @@ BAD_INPUT = [
      "algo.buffer_size=1.5: algo.buffer_size takes an integer (replay capacity in transitions)"),
     (["algo=ddpg", "env=pusher", "algo.buffer_size=100000000000"],  # before TensorFlow loads
      "algo.buffer_size=100000000000 needs 20489.1 GiB for Pusher-v5 transitions but only "),
+    (["algo.hidden_sizes=64,64"], "algo.hidden_sizes=64,64: a comma list is a sweep (rl-train "
+                                  "-m algo.hidden_sizes=64,64); a list value is written "
+                                  "algo.hidden_sizes=[64,64]"),
+    (["algo.name=foo"], "algo.name=foo does not match algo=reinforce: the algorithm is chosen "
+                        "with algo=<name> (reinforce, ddpg, td3) and algo.name follows it"),
+    (["algo=ddpg", "env=pusher", "algo.name=td3"], "algo.name=td3 does not match algo=ddpg"),
     (["seed=[1"], "cannot parse 'seed=[1': no viable alternative at input '[1'"),
     (["hydra/launcher=nope"], "hydra/launcher=nope is not an option of hydra/launcher: choose "
                               "one of basic, joblib, local_parallel, ray, "),
@@ -63,6 +69,13 @@ BAD_INPUT = [
     (["eval.every_env_steps=0"], "eval.every_env_steps=0 is out of range: must be >= 1"),
     (["env=gym", "env.id=NoSuchEnv-v0"], "env.id='NoSuchEnv-v0': Environment `NoSuchEnv` "
                                           "doesn't exist"),
+    (["env.id=Pusher-v5"], "env.id=Pusher-v5 on env=cartpole, which is CartPole-v1: use "
+                           "env=pusher (env=gym takes any id)"),
+    (["algo=td3", "env=pusher", "env.id=Hopper-v5"],
+     "env.id=Hopper-v5 on env=pusher, which is Pusher-v5: use env=gym env.id=Hopper-v5"),
+    (["algo=td3", "env=gym", "env.id=Hopper"],  # gymnasium would pick one, with a warning
+     "env.id='Hopper' names no version: write env.id=Hopper-v5 (the latest), so the run "
+     "records the env it trained on"),
     (["algo=ddpg"], "ddpg needs a continuous (Box) action space; CartPole-v1 has Discrete(2)"),
     (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "total_env_steps=5000"],
      "algo.learning_starts=10000 is out of range: must be < total_env_steps=5000, or the run "
@@ -276,6 +289,21 @@ def test_rl_eval_help_states_its_defaults():
     for default in ("eval.heldout_episodes", "checkpoint=latest|best", "render=none|gif|mp4",
                     "fps=30"):
         assert default in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give the run dir to evaluate: rl-eval <run_dir> [key=value ...]"),
+    (["run", "episodes=0"], "episodes=0 is out of range: must be >= 1"),
+    (["run", "fps=abc"], "fps=abc: fps takes an integer"),
+    (["run", "epsiodes=5"], "unknown option 'epsiodes=5': use key=value with key in episodes, "
+                            "checkpoint, render, seed, fps"),
+    (["run", "--bogus"], "unrecognized arguments: --bogus (rl-eval --help)"),
+])
+def test_rl_eval_bad_arguments_are_one_line(tmp_path, args, message):
+    proc = subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stderr) == (2, f"rl-eval: error: {message}\n")
+    assert files_under(tmp_path) == []
 
 
 def test_rl_eval_refuses_a_dir_without_a_trained_run(tmp_path):
