@@ -107,14 +107,20 @@ def test_no_readable_checkpoint_is_a_one_line_error(tmp_path):
     ("not_a_run", "not a run dir (no .hydra/config.yaml)"),
     ("finished", "the run already finished (metrics.json)"),
     ("extra_override", "continues the run with its saved config; drop algo.lr=0.1"),
+    ("seeds", "trained several seeds (search.seeds): give one of them, e.g. resume="),
+    ("no_checkpoint", "holds no trained run (no checkpoint in checkpoints/): it stopped before "
+                      "its first checkpoint"),
 ])
 def test_bad_resume_is_one_line_and_changes_nothing(tmp_path, setup, message):
     run_dir = tmp_path / "run"
     extra = []
     if setup != "missing":
         (run_dir / ".hydra").mkdir(parents=True)
-    if setup in ("finished", "extra_override"):
+    if setup in ("finished", "extra_override", "seeds", "no_checkpoint"):
         (run_dir / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    if setup == "seeds":
+        (run_dir / "seed=0" / "checkpoints").mkdir(parents=True)
+    if setup in ("finished", "extra_override"):
         (run_dir / "checkpoints").mkdir()
         (run_dir / "checkpoints" / "checkpoint").write_text("")
     if setup == "finished":
