@@ -132,14 +132,16 @@ def suite(stored: dict) -> None:
             if algo == "ddpg" and not done:
                 continue
             scores = [r["heldout"]["mean"] for r in done]
-            best = f"{median([r['heldout_best']['mean'] for r in done]):,.0f}" if done else "—"
+            best_median = median([r["heldout_best"]["mean"] for r in done]) if done else None
+            best = f"{best_median:,.0f}" if done else "—"
             low = randoms[f"{env}-v5"]
             normalised.setdefault(algo, {})[env] = [(s - low) / (target - low) for s in scores]
             result = f"{median(scores):,.0f}" if scores else "—"
             met = ("yes" if median(scores) >= target else "no") if len(scores) == len(SEEDS) \
                 else "pending"
             if met == "no":
-                short.append(shortfall(algo, env, scores, best, target, low))
+                short.append(shortfall(algo, env, dict(zip(SEEDS, scores)), best_median,
+                                       target, low))
             rows.append(f"| {algo} | {env}-v5 | {target:,.0f} | {low:,.0f} | {result} | "
                         + ", ".join(f"{s:,.0f}" for s in scores)
                         + f" | {best} | {len(scores)}/3 | {met} |")
@@ -184,18 +186,18 @@ def suite(stored: dict) -> None:
     write_fragment("ddpg_5_suite", "\n".join(lines), measured=measured(stored))
 
 
-def shortfall(algo: str, env: str, scores: list[float], best: str, target: float,
+def shortfall(algo: str, env: str, scores: dict[int, float], best: float, target: float,
               low: float) -> str:
     """What a short median is made of: a failed seed, a peak the final policy lost, or
-    every seed short."""
+    every seed short. ``scores``: the held-out score of each seed."""
     parts = [f"seed {s} failed ({v:,.0f}: {(v - low) / (target - low):.2f} normalised)"
-             for s, v in enumerate(scores) if (v - low) / (target - low) < 0.5]
-    above = sum(v >= target for v in scores)
+             for s, v in scores.items() if (v - low) / (target - low) < 0.5]
+    above = sum(v >= target for v in scores.values())
     parts.append(f"{above} of {len(scores)} seeds at or above the target" if above
                  else "every seed short")
-    if float(best.replace(",", "")) >= target:
-        parts.append(f"the best checkpoints reach it ({best}), so the final policies fell back "
-                     "late")
+    if best >= target:
+        parts.append(f"the best checkpoints reach it ({best:,.0f}), so the final policies fell "
+                     "back late")
     return f"- {algo} on {env}-v5: {'; '.join(parts)}"
 
 

@@ -164,10 +164,8 @@ def train(overrides: Sequence[str] | Mapping | None = None, /, **keys) -> Run:
             rundir.release(checked.claim)
         raise ConfigError(str(exc)) from None
     except RunStopped as exc:  # resumed from Python with a call, not a command
-        stopped = RunStopped(exc.args[0], exc.exit_code, exc.run_dir, exc.checkpoint,
-                             exc.resumable)
-        stopped.resume_with = f"rl_runner.train(resume={exc.run_dir!r})"
-        raise stopped from None
+        exc.resume_with = f"rl_runner.train(resume={exc.run_dir!r})"
+        raise exc.with_traceback(None) from None
 
 
 def _run_job(argv: list[str]) -> Run:

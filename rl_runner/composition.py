@@ -166,7 +166,8 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
         hint = key_type(key)
         takes_list = typing.get_origin(hint) is list or any(
             typing.get_origin(a) is list for a in typing.get_args(hint))
-        written = f"; a list value is written {key}=[{value}]" if takes_list else ""
+        written = (f"; a list value is written {key}=[{value}]"
+                   if takes_list and "[" not in value else "")
         return f"{key}={value}: a comma list is a sweep (rl-train -m {key}={value}){written}"
     match = re.search(r"Error merging override (.+)", text)
     if match:
@@ -328,30 +329,32 @@ def compose_in(loader, overrides: list[str], config_name: str = CONFIG_NAME,
     if preset is not None:
         check_preset_algo(preset, cfg.hydra.runtime.choices.get("algo"))
     if hydra_config:
-        check_env_id(cfg.hydra.runtime.choices.get("env"), OmegaConf.select(cfg, "env.id"))
+        check_env_id(cfg.hydra.runtime.choices.get("env"), OmegaConf.select(cfg, "env.id"),
+                     loader)
     return Composed(cfg, preset)
 
 
 def check_algo_name(group: str | None, name: str | None) -> None:
     """``algo=<name>`` chooses the algorithm; ``algo.name`` is what it wrote, not a second
     choice (``algo=ddpg algo.name=td3`` would be DDPG's keys under TD3's name)."""
-    if group in ALGORITHMS and name != group:
-        raise ConfigError(f"algo.name={name} does not match algo={group}: the algorithm is "
-                          f"chosen with algo=<name> ({', '.join(ALGORITHMS)}) and algo.name "
-                          "follows it")
+    if name in ALGORITHMS and (group not in ALGORITHMS or name == group):
+        return  # an algo group of one's own (hydra.searchpath) may name any algorithm
+    what = f"does not match algo={group}" if group in ALGORITHMS else "is not an algorithm"
+    raise ConfigError(f"algo.name={name} {what}: the algorithm is chosen with algo=<name> "
+                      f"({', '.join(ALGORITHMS)}) and algo.name follows it")
 
 
-def check_env_id(group: str | None, env_id: str | None) -> None:
+def check_env_id(group: str | None, env_id: str | None, loader) -> None:
     """``env=cartpole`` and ``env=pusher`` name one env each (and pick its presets): another id
     on them would train that env with CartPole's or Pusher's preset. Any id is ``env=gym``'s."""
-    from importlib.resources import files
+    def group_id(option: str):
+        found = loader.repository.load_config(f"env/{option}")
+        return found.config.get("id") if found is not None else None
 
-    groups = {f.name.removesuffix(".yaml"): OmegaConf.create(f.read_text()).get("id")
-              for f in (files(CONFIG_MODULE) / "env").iterdir() if f.name.endswith(".yaml")}
-    fixed = groups.get(group)
+    fixed = group_id(group) if group else None
     if env_id is None or fixed in (None, "???") or env_id == fixed:
         return
-    other = [g for g, i in groups.items() if i == env_id]
+    other = [g for g in loader.get_group_options("env") if group_id(g) == env_id]
     use = f"env={other[0]}" if other else f"env=gym env.id={env_id}"
     raise ConfigError(f"env.id={env_id} on env={group}, which is {fixed}: use {use} (env=gym "
                       "takes any id)")

@@ -44,7 +44,7 @@ def knob(doc: str, *, gt=None, ge=None, lt=None, le=None, choices=None, item_ge=
 class ReinforceConfig:
     """REINFORCE (Monte-Carlo policy gradient) with reward-to-go returns."""
 
-    name: str = knob("algorithm name; selects the trainer (ALGORITHMS)")
+    name: str = knob("the algorithm, as algo=<name> chose it")
     lr: float = knob("Adam learning rate", gt=0.0, le=1.0)
     gamma: float = knob("discount factor", gt=0.0, le=1.0)
     hidden_sizes: list[int] = knob("units per hidden layer of the policy MLP", item_ge=1)
@@ -77,7 +77,7 @@ class DDPGConfig:
     """DDPG (Lillicrap et al. 2015) and TD3 (Fujimoto et al. 2018): one schema, two configs
     (algo/ddpg.yaml, algo/td3.yaml)."""
 
-    name: str = knob("algorithm name; selects the trainer (ALGORITHMS)")
+    name: str = knob("the algorithm, as algo=<name> chose it")
     actor_lr: float = knob("Adam learning rate of the actor", gt=0.0, le=1.0)
     critic_lr: float = knob("Adam learning rate of the critic(s)", gt=0.0, le=1.0)
     gamma: float = knob("discount factor", gt=0.0, le=1.0)
@@ -268,16 +268,7 @@ def validate(obj: Any, prefix: str = "") -> None:
     if isinstance(obj, DDPGConfig):
         _check_ddpg(obj, prefix)
     if isinstance(obj, Config):
-        _check_algo_name(obj)
         _check_budget(obj)
-
-
-def _check_algo_name(cfg: Config) -> None:
-    names = [n for n, a in ALGORITHMS.items() if a.schema is type(cfg.algo)]
-    if cfg.algo.name not in names:
-        raise ConfigError(f"algo.name={cfg.algo.name!r} is not an algorithm of this config "
-                          f"({', '.join(names)}); the algorithm is chosen with algo=<name>: "
-                          f"{', '.join(ALGORITHMS)}")
 
 
 def _check_budget(cfg: Config) -> None:

@@ -37,9 +37,7 @@ def _make_kwargs(cfg: EnvConfig) -> dict:
 
 
 def make_env(cfg: EnvConfig, **extra) -> gym.Env:
-    """One env, with a clear message for an unknown or unversioned id or the legacy
-    Pusher-v4."""
-    _check_versioned(cfg.id)
+    """One env, with a clear message for an unknown id or the legacy Pusher-v4."""
     try:
         return gym.make(cfg.id, **_make_kwargs(cfg), **extra)
     except gym.error.Error as exc:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
@@ -53,22 +51,33 @@ def make_env(cfg: EnvConfig, **extra) -> gym.Env:
         raise
 
 
-def _check_versioned(env_id: str) -> None:
-    """``Pusher`` would be gymnasium's latest Pusher, with a warning, and the run would record
-    an id that names no env version: the id must say which."""
+def check_versioned(env_id: str) -> None:
+    """A new run's id names its version: ``Pusher`` would be gymnasium's latest Pusher, with
+    a warning, and the run would record an id that says not which env it trained on. (Runs
+    saved with such an id still load: this is checked where a run starts, not in
+    ``make_env``.)"""
+    import importlib
+
     from gymnasium.envs.registration import find_highest_version, parse_env_id
 
-    if env_id in gym.registry:
+    module, _, name_id = env_id.rpartition(":")
+    if module:  # "package.module:Env-v0": gymnasium imports the module, which registers it
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return  # make_env says what is wrong with it
+    if name_id in gym.registry:
         return
     try:
-        namespace, name, version = parse_env_id(env_id)
+        namespace, name, version = parse_env_id(name_id)
     except gym.error.Error:
-        return  # make_env says what is wrong with it
+        return
     latest = find_highest_version(namespace, name) if version is None else None
     if latest is not None:
         full = f"{namespace}/{name}" if namespace else name
-        raise ConfigError(f"env.id={env_id!r} names no version: write env.id={full}-v{latest} "
-                          "(the latest), so the run records the env it trained on")
+        raise ConfigError(f"env.id={env_id!r} names no version: write env.id="
+                          f"{module + ':' if module else ''}{full}-v{latest} (the latest), so "
+                          "the run records the env it trained on")
 
 
 def _mujoco_version() -> str:

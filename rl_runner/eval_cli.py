@@ -27,25 +27,19 @@ def fail(message: str, code: int = 2):
 
 
 def parse_options(items: list[str]) -> dict:
+    """The key=value options, integers converted; their ranges and choices are
+    ``evaluation.check_options``' (the Python API's too)."""
     opts = dict(OPTIONS)
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in OPTIONS:
             fail(f"unknown option {item!r}: use key=value with key in {', '.join(OPTIONS)}")
         opts[key] = value
-    for key, low in (("episodes", 1), ("fps", 1), ("seed", 0)):
-        if opts[key] is None:
-            continue
+    for key in ("episodes", "fps", "seed"):
         try:
-            opts[key] = int(opts[key])
+            opts[key] = None if opts[key] is None else int(opts[key])
         except ValueError:
             fail(f"{key}={opts[key]}: {key} takes an integer")
-        if opts[key] < low:
-            fail(f"{key}={opts[key]} is out of range: must be >= {low}")
-    if opts["checkpoint"] not in ("best", "latest"):
-        fail(f"checkpoint={opts['checkpoint']!r}: choose best or latest")
-    if opts["render"] not in ("gif", "mp4", "none"):
-        fail(f"render={opts['render']!r}: choose gif, mp4 or none")
     return opts
 
 

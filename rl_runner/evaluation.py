@@ -165,10 +165,11 @@ class Evaluation:
     rendered: dict | None = field(default=None, repr=False)  # the video's frames and return
 
 
-def check_options(episodes: int | None, checkpoint: str, render: str | None, fps: int) -> None:
-    for key, value in (("episodes", episodes), ("fps", fps)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{key}={value} is out of range: must be >= 1")
+def check_options(episodes: int | None, checkpoint: str, render: str | None, fps: int,
+                  seed: int | None = None) -> None:
+    for key, value, low in (("episodes", episodes, 1), ("fps", fps, 1), ("seed", seed, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{key}={value} is out of range: must be >= {low}")
     if checkpoint not in ("best", "latest"):
         raise ConfigError(f"checkpoint={checkpoint!r}: choose best or latest")
     if render not in (None, "none", *RENDER_FORMATS):
@@ -182,7 +183,7 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None, checkpoint: s
     ``eval.heldout_episodes``) from held-out start states (the run's own, or ``seed``'s),
     render the first to ``rollout.<render>`` if asked, write ``eval.json``. With the defaults
     and ``checkpoint=latest`` this is the held-out score in the run's ``metrics.json``."""
-    check_options(episodes, checkpoint, render, fps)
+    check_options(episodes, checkpoint, render, fps, seed)
     run_dir = Path(run_dir)
     policy = load_policy(run_dir, checkpoint)
     cfg = policy.config

@@ -48,7 +48,8 @@ def run_config(cfg: DictConfig) -> DictConfig:
 
 
 def prepare(cfg: DictConfig):
-    """Typed config and env description, or ConfigError: cheap, no TensorFlow."""
+    """Typed config and env description of a new run, or ConfigError: cheap, no TensorFlow."""
+    from rl_runner.envs import check_versioned
 
     cfg = run_config(cfg)
     try:
@@ -57,6 +58,7 @@ def prepare(cfg: DictConfig):
         raise ConfigError(f"{exc.full_key} is required and has no value (set it on the "
                           f"command line: {exc.full_key}=...)") from None
     validate(typed)
+    check_versioned(typed.env.id)
     return typed, described(typed)
 
 

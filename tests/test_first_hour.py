@@ -60,6 +60,10 @@ BAD_INPUT = [
     (["algo.name=foo"], "algo.name=foo does not match algo=reinforce: the algorithm is chosen "
                         "with algo=<name> (reinforce, ddpg, td3) and algo.name follows it"),
     (["algo=ddpg", "env=pusher", "algo.name=td3"], "algo.name=td3 does not match algo=ddpg"),
+    (["algo.hidden_sizes=[1,2],[3,4]"], "algo.hidden_sizes=[1,2],[3,4]: a comma list is a "
+                                        "sweep (rl-train -m algo.hidden_sizes=[1,2],[3,4])"),
+    (["-m", "env.id=Pendulum-v1,Acrobot-v1"],  # every cell is checked before any job
+     "env.id=Pendulum-v1 on env=cartpole, which is CartPole-v1: use env=gym env.id=Pendulum-v1"),
     (["seed=[1"], "cannot parse 'seed=[1': no viable alternative at input '[1'"),
     (["hydra/launcher=nope"], "hydra/launcher=nope is not an option of hydra/launcher: choose "
                               "one of basic, joblib, local_parallel, ray, "),
@@ -295,6 +299,7 @@ def test_rl_eval_help_states_its_defaults():
     ([], "give the run dir to evaluate: rl-eval <run_dir> [key=value ...]"),
     (["run", "episodes=0"], "episodes=0 is out of range: must be >= 1"),
     (["run", "fps=abc"], "fps=abc: fps takes an integer"),
+    (["run", "seed=-1"], "seed=-1 is out of range: must be >= 0"),
     (["run", "epsiodes=5"], "unknown option 'epsiodes=5': use key=value with key in episodes, "
                             "checkpoint, render, seed, fps"),
     (["run", "--bogus"], "unrecognized arguments: --bogus (rl-eval --help)"),
@@ -315,3 +320,39 @@ def test_rl_eval_refuses_a_dir_without_a_trained_run(tmp_path):
     assert proc.stderr.strip() == (f"rl-eval: error: {tmp_path} holds no trained run (no "
                                    "checkpoint in checkpoints/): it stopped before its first "
                                    "checkpoint")
+
+
+def test_an_oversized_replay_buffer_is_refused_before_tensorflow_loads():
+    code = ("import sys, rl_runner\n"
+            "try:\n"
+            "    rl_runner.compose(['algo=ddpg', 'env=pusher', 'algo.buffer_size=100000000000'])\n"
+            "except rl_runner.ConfigError as exc:\n"
+            "    print(exc)\n"
+            "print('tensorflow' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    message, tf_loaded = proc.stdout.strip().splitlines()
+    assert message.startswith("algo.buffer_size=100000000000 needs 20489.1 GiB") and \
+        tf_loaded == "False", proc.stderr[-2000:]
+
+
+def test_a_new_run_names_its_env_version_and_a_saved_one_still_loads():
+    import gymnasium as gym
+
+    from rl_runner.config import ConfigError
+    from rl_runner.envs import check_versioned, describe
+
+    for given, written in (("Pendulum", "Pendulum-v1"),
+                           ("gymnasium.envs.classic_control:Pendulum",
+                            "gymnasium.envs.classic_control:Pendulum-v1")):
+        with pytest.raises(ConfigError, match=f"names no version: write env.id={written} "):
+            check_versioned(given)
+    check_versioned("ALE/Pong-v5")  # versioned: make_env reports it if it is not installed
+    gym.register("RlRunnerNoVersion", entry_point="gymnasium.envs.classic_control:PendulumEnv")
+    try:
+        check_versioned("RlRunnerNoVersion")  # registered without a version: that is its id
+    finally:
+        del gym.registry["RlRunnerNoVersion"]
+    saved = compose(["algo=ddpg", "env=gym", "env.id=Pendulum-v1"]).env
+    saved.id = "Pendulum"  # a run saved before ids had to name their version
+    assert describe(saved, "ddpg").obs_dim == 3
