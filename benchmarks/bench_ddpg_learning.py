@@ -89,7 +89,7 @@ def launch(runs: dict[str, list[str]], parallel: int, out: Path) -> dict[str, in
 def collect(runs: dict[str, list[str]], out: Path, saved: Path) -> dict:
     """Curves and held-out scores of the runs on disk, merged into ``saved`` (what a fresh
     checkout reports from)."""
-    from rl_runner.report import eval_curve
+    from rl_runner.events import eval_curve
 
     stored = json.loads(saved.read_text()) if saved.exists() else {}
     for name in runs:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_runner import composition, console, evaluation, job, rundir
-from rl_runner.config import Config, ConfigError, load_run_config
+from rl_runner.config import Config, ConfigError
 from rl_runner.errors import RunStopped
 from rl_runner.evaluation import Evaluation, Policy
 
@@ -42,7 +42,7 @@ class Run:
     def load(cls, run_dir: str | Path) -> Run:
         """The run in ``run_dir`` (written by rl-train or ``train``)."""
         run_dir = Path(run_dir)
-        config = load_run_config(run_dir)
+        config = rundir.load_run_config(run_dir)
         path = run_dir / job.METRICS_FILE
         metrics = None
         if path.is_file():

@@ -124,8 +124,8 @@ class Policy:
 def load_policy(run_dir: str | Path, checkpoint: str = "latest") -> Policy:
     """The greedy policy of a run dir's ``latest`` or ``best`` checkpoint; ConfigError when the
     dir holds none."""
-    from rl_runner.config import load_run_config
     from rl_runner.envs import describe
+    from rl_runner.rundir import load_run_config
 
     if checkpoint not in ("best", "latest"):
         raise ConfigError(f"checkpoint={checkpoint!r}: choose best or latest")

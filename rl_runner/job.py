@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from rl_runner import rundir
-from rl_runner.config import Config, ConfigError, load_run_config, run_warnings, validate
+from rl_runner.config import Config, ConfigError, run_warnings, validate
 
 PROG = "rl-train"
 log = logging.getLogger("rl_runner")
@@ -89,7 +89,7 @@ def prepare_resume(cfg: DictConfig):
     env description."""
 
     check_resumable(cfg.resume)
-    typed = load_run_config(cfg.resume)
+    typed = rundir.load_run_config(cfg.resume)
     for key in RESUME_RUNTIME_KEYS:
         setattr(typed, key, cfg[key])
     typed.resume = cfg.resume

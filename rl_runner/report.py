@@ -24,17 +24,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rl_runner.events import eval_curve
+from rl_runner.stats import (
+    bootstrap_ci,
+    mean_and_iqm,
+    performance_profiles,
+    probability_of_improvement,
+)
+
 IGNORED_KEYS = {"seed", "progress", "device", "threads", "jobs_per_gpu", "verbose", "resume",
                 "search.seeds"}
-REPS = 5_000  # bootstrap resamples
 
 
 def fail(message: str) -> None:
@@ -66,37 +71,6 @@ def flat(d: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else value
     return out
-
-
-def records(path: Path):
-    """The records of a TFRecord file (TensorBoard's event files), read with plain Python:
-    TensorBoard's own loader imports TensorFlow when it is installed (seconds and its start-up
-    lines). Format: uint64 length, uint32 CRC of it, the data, uint32 CRC of the data; a
-    truncated last record (a run still writing) ends the file."""
-    with open(path, "rb") as f:
-        while len(header := f.read(12)) == 12:
-            (length,) = struct.unpack("<Q", header[:8])
-            data = f.read(length)
-            if len(data) < length or len(f.read(4)) < 4:
-                return
-            yield data
-
-
-def eval_curve(run_dir: Path, tag: str = "eval/episodic_return") -> list[tuple[int, float]]:
-    """(step, value) of a scalar tag from a run dir's event files, last write per step wins."""
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.util import tensor_util
-
-    points: dict[int, float] = {}
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for record in records(path):
-            event = Event.FromString(record)
-            for value in event.summary.value:
-                if value.tag == tag:
-                    v = (float(tensor_util.make_ndarray(value.tensor))
-                         if value.HasField("tensor") else value.simple_value)
-                    points[event.step] = v
-    return sorted(points.items())
 
 
 def find_runs(root: Path) -> list[Run]:
@@ -149,50 +123,8 @@ def label(run: Run, keys: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Statistics (rliable)
+# Curves on a common grid
 # ---------------------------------------------------------------------------------------------
-def interval_estimates(scores: dict, func) -> tuple[dict, dict]:
-    """rliable's stratified bootstrap, seeded: the same report twice gives the same CIs."""
-    from rliable import library as rly
-
-    with warnings.catch_warnings():  # arch deprecates the RandomState that rliable hands it
-        warnings.simplefilter("ignore", FutureWarning)
-        return rly.get_interval_estimates(scores, func, reps=REPS,
-                                          random_state=np.random.RandomState(0))
-
-
-def mean_and_iqm(scores: dict[str, np.ndarray]) -> dict[str, dict[str, tuple[float, float,
-                                                                               float]]]:
-    """For each ``name: scores[runs, tasks]``: the mean and the IQM (interquartile mean) with
-    stratified bootstrap 95 % CIs, ``{name: {"mean": (point, lo, hi), "iqm": (...)}}``."""
-    from rliable import metrics
-
-    def both(x):
-        return np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
-
-    points, cis = interval_estimates(scores, both)
-    return {name: {stat: (float(points[name][i]), float(cis[name][0, i]),
-                          float(cis[name][1, i])) for i, stat in enumerate(("mean", "iqm"))}
-            for name in scores}
-
-
-def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """P(X > Y) (Agarwal et al. 2021) of two ``[runs, tasks]`` score arrays, with its
-    stratified bootstrap 95 % CI."""
-    from rliable import metrics
-
-    points, cis = interval_estimates({"xy": (x, y)}, metrics.probability_of_improvement)
-    return float(points["xy"]), *(float(v) for v in np.ravel(cis["xy"]))
-
-
-def bootstrap_ci(values: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
-    """Percentile bootstrap 95 % CI of the mean (of one curve point)."""
-    if len(values) < 2:
-        return float(values[0]), float(values[0])
-    means = rng.choice(values, size=(REPS, len(values))).mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def common_grid(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
     """Every run's eval curve on the steps that all of them cover: from the latest first eval to
     the earliest last one, a run that stopped because it solved holding its last value. Returns
@@ -359,12 +291,9 @@ def plot_profiles(scores: dict[str, np.ndarray], path: Path, xlabel: str) -> Non
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from rliable import library as rly
     from rliable import plot_utils
 
-    every = np.concatenate([s.ravel() for s in scores.values()])
-    taus = np.linspace(every.min(), every.max(), 101)
-    profiles, cis = rly.create_performance_profile(scores, taus, reps=REPS)
+    taus, profiles, cis = performance_profiles(scores)
     fig, ax = plt.subplots(figsize=(7, 4))
     plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
                                          xlabel=xlabel, labelsize="small", ticklabelsize=8)

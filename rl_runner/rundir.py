@@ -6,7 +6,8 @@ started in the same second would share it. ``claim`` creates the dir with an exc
 (``<name>_2``, ``<name>_3``, ...). A dir given explicitly (``hydra.run.dir=...``) is claimed
 through its ``.hydra`` subdir: a dir that already holds a run is refused.
 
-``check_trained`` is the other side: a dir that must hold a trained run (rl-eval, resume=).
+``check_trained`` is the other side: a dir that must hold a trained run (rl-eval, resume=);
+``load_run_config`` reads the config it was started with.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import NamedTuple
 
-from rl_runner.config import ConfigError
+from rl_runner.config import ALGORITHMS, Config, ConfigError, validate
 
 HYDRA_SUBDIR = ".hydra"
 
@@ -93,3 +94,57 @@ def check_trained(path: Path, key: str | None = None) -> None:
     if not (checkpoints / "checkpoint").is_file():
         raise ConfigError(f"{named(path)} holds no trained run (no checkpoint in checkpoints/): "
                           "it stopped before its first checkpoint")
+
+
+# DDPG options removed with the variants that lost (git history keeps them), and the value that
+# meant "off": a run saved with that value loads without them; one that used them does not.
+REMOVED_KEYS = {"n_step": 1, "recent_fraction": 0.0, "recent_size": None, "lr_schedule":
+                "constant", "num_critics": 0, "target_critics": 0, "normalize_obs": False,
+                "crossq": False, "quantiles": 0, "drop_quantiles": 0, "value_bins": 0,
+                "value_min": None, "value_max": None, "sale": False, "sale_dim": None,
+                "sale_update_every": None, "adam_beta1": 0.9, "noise.ou_theta": None}
+
+
+def _drop_removed(loaded, path) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    with open_dict(loaded):
+        for key, off in REMOVED_KEYS.items():
+            full = f"algo.{key}"
+            value = OmegaConf.select(loaded, full, default="<absent>")
+            if value == "<absent>":
+                continue
+            if off is not None and value != off:
+                raise ConfigError(f"{path} was trained with {full}={value}, an option rl_runner "
+                                  "no longer has (removed with the DDPG variants that did not "
+                                  "win; git history keeps it)")
+            parent, _, leaf = full.rpartition(".")
+            del OmegaConf.select(loaded, parent)[leaf]
+        noise = OmegaConf.select(loaded, "algo.noise.type")
+        if noise in ("ou", "param"):
+            raise ConfigError(f"{path} was trained with algo.noise.type={noise}, which rl_runner "
+                              "no longer has (gaussian and pink remain)")
+
+
+def load_run_config(run_dir) -> Config:
+    """The typed config a run was started with (``<run_dir>/.hydra/config.yaml``), read with
+    OmegaConf (plain YAML, nothing executed) and checked like a fresh one. Keys added since the
+    run was saved take their defaults (``algo=<its algo>`` without a preset)."""
+    from omegaconf import OmegaConf
+
+    from rl_runner import composition
+
+    path = Path(run_dir) / HYDRA_SUBDIR / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run dir: {path} does not exist")
+    loaded = OmegaConf.load(path)
+    name = OmegaConf.select(loaded, "algo.name")
+    if name not in ALGORITHMS:
+        raise ConfigError(f"{path}: algo.name={name!r} is not one of {', '.join(ALGORITHMS)}")
+    _drop_removed(loaded, path)
+    defaults = composition.compose([f"algo={name}", "~preset"], hydra_config=False).cfg
+    schema = OmegaConf.structured(Config)
+    schema.algo = OmegaConf.structured(ALGORITHMS[name].schema)
+    typed = OmegaConf.to_object(OmegaConf.merge(schema, defaults, loaded))
+    validate(typed)
+    return typed

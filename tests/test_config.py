@@ -211,7 +211,7 @@ def test_the_schema_writes_no_default_the_yaml_has():
 
 
 def test_a_run_saved_before_the_ddpg_variants_went_still_loads(tmp_path):
-    from rl_runner.config import load_run_config
+    from rl_runner.rundir import load_run_config
 
     saved = OmegaConf.to_container(compose(["algo=td3", "env=pusher"]))
     saved["algo"].update(n_step=1, crossq=False, sale=False, sale_dim=256, adam_beta1=0.9)

@@ -112,7 +112,8 @@ def test_cluster_launchers_run_a_job(tmp_path, launcher):
 def test_report_groups_by_what_varies_and_bootstraps_the_mean():
     import numpy as np
 
-    from rl_runner.report import Run, bootstrap_ci, group_key, label_keys
+    from rl_runner.report import Run, group_key, label_keys
+    from rl_runner.stats import bootstrap_ci
 
     runs = [Run(Path(f"r{i}"), {"algo.lr": lr, "seed": s, "progress": False, "env.id": "X"})
             for i, (lr, s) in enumerate([(0.1, 0), (0.1, 1), (0.2, 0)])]
@@ -135,7 +136,8 @@ def test_report_groups_by_what_varies_and_bootstraps_the_mean():
 def test_report_statistics_are_rliables_and_curves_share_a_grid():
     import numpy as np
 
-    from rl_runner.report import Run, common_grid, mean_and_iqm, probability_of_improvement
+    from rl_runner.report import Run, common_grid
+    from rl_runner.stats import mean_and_iqm, performance_profiles, probability_of_improvement
 
     scores = np.arange(1.0, 9.0)[:, None]  # 8 runs of one task
     stats = mean_and_iqm({"a": scores})["a"]
@@ -145,6 +147,13 @@ def test_report_statistics_are_rliables_and_curves_share_a_grid():
     assert mean_and_iqm({"s": skew})["s"]["iqm"][0] == 1.0  # the outliers trimmed
     assert probability_of_improvement(scores + 10, scores) == (1.0, 1.0, 1.0)
     assert probability_of_improvement(scores, scores)[0] == 0.5
+    taus, profile, cis = performance_profiles({"a": scores}, points=8)
+    assert taus.tolist() == list(range(1, 9))  # from the lowest score to the highest
+    assert profile["a"].tolist() == [k / 8 for k in range(7, -1, -1)]  # the fraction above tau
+    # Seeded (rliable resamples with numpy's global generator): the same scores, the same CIs.
+    np.random.seed(1)
+    assert np.array_equal(cis["a"], performance_profiles({"a": scores}, points=8)[2]["a"])
+    assert mean_and_iqm({"a": scores}) == {"a": stats}
 
     # Seeds evaluated at slightly different steps: every grid point averages both, so the last
     # point is not one seed's value. A run that solved early holds its last value.

@@ -11,7 +11,6 @@ stops, ``metrics.json`` and the exported SavedModel.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -38,6 +37,7 @@ from rl_runner.envs import (
 )
 from rl_runner.errors import RunStopped
 from rl_runner.evaluation import EvalResult, Evaluator, compiled_greedy
+from rl_runner.signals import StopSignals
 
 METRICS_FILE = "metrics.json"
 POLICY_DIR = "policy"
@@ -127,7 +127,6 @@ class Trainer:
         self.elapsed = 0.0
         self.episode_actions: list[list] = [[] for _ in range(cfg.num_envs)]
         self.last_checkpoint_step = -1
-        self.stop_signal: int | None = None
         self.policy: tf.Module  # set by the subclass
         self._greedy = None  # act_greedy's compiled policy, made on first use
         self._checkpoints: RunCheckpoints | None = None
@@ -242,45 +241,14 @@ class Trainer:
         cfg = self.cfg
         if self.env_steps == 0:
             self.tb.hparams(summaries.flatten(cfg), run_name=str(self.run_dir))
-        start = time.perf_counter() - self.elapsed
-        clock, clock_steps, clock_updates = time.perf_counter(), self.env_steps, self.updates
-        desc = f"{cfg.algo.name} {self.spec.id}"
         bar = tqdm(total=cfg.total_env_steps, initial=self.env_steps, unit="step",
-                   disable=not cfg.progress, dynamic_ncols=True, mininterval=0.5, desc=desc)
-        handlers = self._catch_signals()
+                   disable=not cfg.progress, dynamic_ncols=True, mininterval=0.5,
+                   desc=self._title)
         try:
-            while self.env_steps < cfg.total_env_steps and not self._early_stopped():
-                before = self.env_steps
-                try:
-                    taken = self.iteration()
-                except NonFinite as exc:  # the trainer's own check of its losses
-                    raise self._diverged(exc, before) from None
-                self.env_steps += taken
-                bar.update(taken)
-                now = time.perf_counter()
-                self.elapsed = now - start
-                if now - clock >= 1.0:
-                    self.tb.scalars(self.env_steps, {
-                        summaries.SPS: (self.env_steps - clock_steps) / (now - clock),
-                        summaries.UPDATES_PER_S: (self.updates - clock_updates) / (now - clock)})
-                    clock, clock_steps, clock_updates = now, self.env_steps, self.updates
-                if self.env_steps >= self.next_eval or self.env_steps >= cfg.total_env_steps:
-                    self._evaluate()
-                    bar.set_postfix(eval=f"{self.last_eval[0]:.1f}", best=f"{self.best:.1f}")
-                if self.env_steps >= self.next_checkpoint:
-                    self.next_checkpoint = _after(self.env_steps, self.next_checkpoint,
-                                                  cfg.checkpoint.every_env_steps)
-                    self._save_checkpoint()
-                if self.stop_signal is not None:
-                    raise self._interrupted()
-            if self._early_stopped() or self.env_steps > bar.total:
-                bar.total = self.env_steps  # the bar ends full where the run did, and says why
-                if self._early_stopped():
-                    bar.set_description_str(f"{desc}: solved")
-                bar.refresh()
+            with StopSignals() as stops:
+                self._loop(bar, stops)
         finally:
             bar.close()
-            self._restore_signals(handlers)
             self.tb.flush()
         if self.last_eval_step != self.env_steps:  # e.g. resumed at the very end
             self._evaluate()
@@ -289,6 +257,46 @@ class Trainer:
         metrics = self._metrics(*self._score_heldout())
         (self.run_dir / METRICS_FILE).write_text(json.dumps(asdict(metrics), indent=2) + "\n")
         return metrics
+
+    @property
+    def _title(self) -> str:
+        return f"{self.cfg.algo.name} {self.spec.id}"  # the progress bar's
+
+    def _loop(self, bar: tqdm, stops: StopSignals) -> None:
+        """Iterate until the budget is spent or the threshold is reached: throughput,
+        evaluations and checkpoints on their schedules; a caught signal stops it (checkpointed)."""
+        cfg = self.cfg
+        start = time.perf_counter() - self.elapsed
+        clock, clock_steps, clock_updates = time.perf_counter(), self.env_steps, self.updates
+        while self.env_steps < cfg.total_env_steps and not self._early_stopped():
+            before = self.env_steps
+            try:
+                taken = self.iteration()
+            except NonFinite as exc:  # the trainer's own check of its losses
+                raise self._diverged(exc, before) from None
+            self.env_steps += taken
+            bar.update(taken)
+            now = time.perf_counter()
+            self.elapsed = now - start
+            if now - clock >= 1.0:
+                self.tb.scalars(self.env_steps, {
+                    summaries.SPS: (self.env_steps - clock_steps) / (now - clock),
+                    summaries.UPDATES_PER_S: (self.updates - clock_updates) / (now - clock)})
+                clock, clock_steps, clock_updates = now, self.env_steps, self.updates
+            if self.env_steps >= self.next_eval or self.env_steps >= cfg.total_env_steps:
+                self._evaluate()
+                bar.set_postfix(eval=f"{self.last_eval[0]:.1f}", best=f"{self.best:.1f}")
+            if self.env_steps >= self.next_checkpoint:
+                self.next_checkpoint = _after(self.env_steps, self.next_checkpoint,
+                                              cfg.checkpoint.every_env_steps)
+                self._save_checkpoint()
+            if stops.received is not None:
+                raise self._interrupted(stops)
+        if self._early_stopped() or self.env_steps > bar.total:
+            bar.total = self.env_steps  # the bar ends full where the run did, and says why
+            if self._early_stopped():
+                bar.set_description_str(f"{self._title}: solved")
+            bar.refresh()
 
     def _save_checkpoint(self) -> str:
         if self.last_checkpoint_step != self.env_steps:
@@ -354,38 +362,12 @@ class Trainer:
             warnings=run_warnings(self.cfg))
 
     # -- stops -------------------------------------------------------------------------------
-    def _catch_signals(self) -> dict:
-        """First SIGINT/SIGTERM: finish the step, checkpoint, exit. Second: exit at once."""
-        def first(signum, _frame):
-            if self.stop_signal is not None:
-                print("\nrl-train: second interrupt: exiting now; the previous checkpoint "
-                      "is kept", file=sys.stderr)
-                sys.stderr.flush()
-                import os
-                os._exit(128 + signum)
-            self.stop_signal = signum
-            print(f"\nrl-train: {signal.Signals(signum).name}: finishing this step and saving "
-                  "a checkpoint (Ctrl-C again to exit at once)", file=sys.stderr)
-
-        handlers = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                handlers[sig] = signal.signal(sig, first)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
-        return handlers
-
-    @staticmethod
-    def _restore_signals(handlers: dict) -> None:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-
-    def _interrupted(self) -> RunStopped:
+    def _interrupted(self, stops: StopSignals) -> RunStopped:
         path = self._save_checkpoint()
         self.tb.flush()
-        name = signal.Signals(self.stop_signal).name
-        return RunStopped(f"{name} at env step {self.env_steps}: checkpoint {path} written.",
-                          128 + self.stop_signal, str(self.run_dir), path, resumable=True)
+        return RunStopped(f"{stops.name} at env step {self.env_steps}: checkpoint {path} "
+                          "written.", 128 + stops.received, str(self.run_dir), path,
+                          resumable=True)
 
     def _diverged(self, exc: NonFinite, before: int) -> RunStopped:
         latest = self.checkpoints.manager.latest_checkpoint or "none yet"

@@ -1,0 +1,49 @@
+"""Ctrl-C and SIGTERM during training: a stop that loses nothing.
+
+The first SIGINT or SIGTERM is only recorded: the loop finishes its step, writes a checkpoint and
+stops (exit status 128 + the signal, with the command that resumes). A second exits at once,
+keeping the previous checkpoint. Outside the main thread signals are left alone. No TensorFlow.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+CAUGHT = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    """``with StopSignals() as stops:`` catches the signals for the block; ``stops.received``
+    is the first one caught (None: none yet). The previous handlers come back on exit."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, _frame) -> None:
+        if self.received is not None:
+            print("\nrl-train: second interrupt: exiting now; the previous checkpoint is kept",
+                  file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(128 + signum)
+        self.received = signum
+        print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint (Ctrl-C "
+              "again to exit at once)", file=sys.stderr)
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received).name if self.received is not None else ""
+
+    def __enter__(self) -> StopSignals:
+        for sig in CAUGHT:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
