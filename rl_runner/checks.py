@@ -16,7 +16,7 @@ import re
 from omegaconf import DictConfig, OmegaConf
 
 from rl_runner.config import ALGORITHMS, Config, ConfigError
-from rl_runner.keys import field_doc, fields, key_type, not_a_key, schemas_at, takes_list
+from rl_runner.keys import field_doc, key_type, not_a_key, schema_fields, schemas_at, takes_list
 
 GRAMMAR_URL = "https://hydra.cc/docs/advanced/override_grammar/basic/"
 
@@ -127,7 +127,7 @@ def _unknown_key(key: str, overrides: list[str]) -> str:
 def check_keys(cfg: DictConfig) -> None:
     """Refuse keys the schema lacks (``+algo.lrr=1`` is added by Hydra whatever the schema)."""
     def walk(node, schema, prefix: str):
-        known = fields(schema)
+        known = schema_fields(schema)
         for key in node.keys():
             path = f"{prefix}{key}"
             if key not in known:

@@ -1,9 +1,8 @@
 """A run's TensorBoard event files, read without TensorFlow.
 
-TensorBoard's own event loader imports TensorFlow when it is installed (seconds, and its
-start-up lines on stderr); ``rl-report`` and the benchmarks read curves with the protobuf
-classes TensorBoard ships and this plain reader of the TFRecord framing. Nothing is executed or
-unpickled: an event is a protobuf message.
+``rl-report`` and the benchmarks read curves with the protobuf classes TensorBoard ships and a
+plain reader of the TFRecord framing (``records``). Nothing is executed or unpickled: an event
+is a protobuf message.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Any
 from rl_runner.config import ALGORITHMS, Config
 
 
-def fields(schema) -> dict[str, tuple[Any, dataclasses.Field]]:
+def schema_fields(schema) -> dict[str, tuple[Any, dataclasses.Field]]:
     """A schema's fields by name: (annotated type, field)."""
     hints = typing.get_type_hints(schema)
     return {f.name: (hints[f.name], f) for f in dataclasses.fields(schema)}
@@ -30,7 +30,7 @@ def schemas_at(path: list[str]) -> list:
             if part == "algo" and schema is Config:
                 found.extend(dict.fromkeys(a.schema for a in ALGORITHMS.values()))
                 continue
-            hint = fields(schema).get(part, (None,))[0]
+            hint = schema_fields(schema).get(part, (None,))[0]
             if dataclasses.is_dataclass(hint):
                 found.append(hint)
         schemas = found
@@ -40,8 +40,8 @@ def schemas_at(path: list[str]) -> list:
 def _field(key: str):
     *parents, name = key.split(".")
     for schema in schemas_at(parents):
-        if name in fields(schema):
-            return fields(schema)[name]
+        if name in schema_fields(schema):
+            return schema_fields(schema)[name]
     return None
 
 

@@ -17,8 +17,8 @@ With runs on several envs, ``--normalize FILE`` (JSON ``{"<env id>": [low, high]
 random policy's and a reference score) adds the aggregate across envs of each method (the group
 less ``env.id``): mean and IQM of the normalised scores, and their profiles.
 
-Reads event files with TensorBoard's loader (no TensorFlow import) and configs with OmegaConf;
-nothing is executed or unpickled.
+Reads event files with ``events.py`` (no TensorFlow import) and configs with OmegaConf; nothing
+is executed or unpickled.
 """
 from __future__ import annotations
 

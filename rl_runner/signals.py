@@ -28,8 +28,9 @@ class StopSignals:
             sys.stderr.flush()
             os._exit(128 + signum)
         self.received = signum
-        print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint (Ctrl-C "
-              "again to exit at once)", file=sys.stderr)
+        again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
+        print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint ({again} "
+              "to exit at once)", file=sys.stderr)
 
     @property
     def name(self) -> str:
@@ -45,5 +46,6 @@ class StopSignals:
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # None: a handler set outside Python, which cannot be put back: the default then
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()

@@ -1,11 +1,10 @@
 """The statistics RL papers report (Agarwal et al. 2021), through ``rliable``.
 
 Scores are ``[runs, tasks]`` arrays, one per group. Intervals are stratified bootstrap 95 % CIs,
-seeded: the same scores give the same CIs in every report.
+seeded per group: a group's scores give the same CIs in every report, whatever other groups the
+report holds.
 """
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -13,21 +12,23 @@ REPS = 5_000  # bootstrap resamples
 
 
 def interval_estimates(scores: dict, func) -> tuple[dict, dict]:
-    """rliable's stratified bootstrap, seeded: the same report twice gives the same CIs.
+    """rliable's stratified bootstrap of ``func`` for each group, seeded per group.
 
-    rliable 1.2 draws its resampling indices from numpy's global generator and ignores its
-    ``random_state`` there, so the global generator is seeded for the call and then put back."""
+    rliable 1.2 draws its resampling indices from numpy's global generator (its
+    ``random_state`` does not reach them), so each group's call seeds that generator, and the
+    caller's state is put back afterwards. Not for use from several threads at once."""
     from rliable import library as rly
 
+    points, cis = {}, {}
     state = np.random.get_state()
-    np.random.seed(0)
     try:
-        with warnings.catch_warnings():  # arch deprecates the RandomState rliable hands it
-            warnings.simplefilter("ignore", FutureWarning)
-            return rly.get_interval_estimates(scores, func, reps=REPS,
-                                              random_state=np.random.RandomState(0))
+        for name, values in scores.items():
+            np.random.seed(0)
+            point, ci = rly.get_interval_estimates({name: values}, func, reps=REPS)
+            points[name], cis[name] = point[name], ci[name]
     finally:
         np.random.set_state(state)
+    return points, cis
 
 
 def mean_and_iqm(scores: dict[str, np.ndarray]) -> dict[str, dict[str, tuple[float, float,

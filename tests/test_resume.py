@@ -34,6 +34,25 @@ def assert_strictly_increasing(scalars: dict, tag: str) -> list[int]:
 
 
 @pytest.mark.slow
+def test_stop_signals_record_the_first_and_exit_on_the_second(tmp_path):
+    from rl_runner.signals import StopSignals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with StopSignals() as stops:
+        signal.raise_signal(signal.SIGTERM)  # recorded, not acted on: the loop finishes its step
+        assert stops.received == signal.SIGTERM and stops.name == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is before  # put back
+    # A second signal exits at once with 128 + its number, before the block's end.
+    script = ("import signal, time; from rl_runner.signals import StopSignals\n"
+              "with StopSignals():\n"
+              "    signal.raise_signal(signal.SIGINT); signal.raise_signal(signal.SIGTERM)\n"
+              "    time.sleep(5); print('not reached')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "not reached" not in proc.stdout
+    assert "SIGINT: finishing this step" in proc.stderr and "second interrupt" in proc.stderr
+
+
 def test_sigint_then_resume_matches_an_uninterrupted_run(tmp_path):
     interrupted, reference = tmp_path / "interrupted", tmp_path / "reference"
     cmd = [sys.executable, "-m", "rl_runner.train", *DDPG_TINY, f"hydra.run.dir={interrupted}"]

@@ -154,6 +154,7 @@ def test_report_statistics_are_rliables_and_curves_share_a_grid():
     np.random.seed(1)
     assert np.array_equal(cis["a"], performance_profiles({"a": scores}, points=8)[2]["a"])
     assert mean_and_iqm({"a": scores}) == {"a": stats}
+    assert mean_and_iqm({"s": skew, "a": scores})["a"] == stats  # whatever else is reported
 
     # Seeds evaluated at slightly different steps: every grid point averages both, so the last
     # point is not one seed's value. A run that solved early holds its last value.

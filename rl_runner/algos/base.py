@@ -5,8 +5,8 @@ runs, the best policy and the exported SavedModel; ``build_policy`` makes a fres
 implements ``iteration`` (collect some env steps, update, return how many env steps it took)
 and what else a checkpoint holds (``checkpoint_parts``, ``extra_state``). This class owns the
 rest: the env-step budget, the evaluation schedule and the held-out score at the end, early
-stopping, TensorBoard, the progress bar, checkpoints and exact resume, Ctrl-C/SIGTERM, NaN
-stops, ``metrics.json`` and the exported SavedModel.
+stopping, TensorBoard, the progress bar, checkpoints and exact resume, stops on Ctrl-C/SIGTERM
+(caught by ``signals.StopSignals``) and on NaN, ``metrics.json`` and the exported SavedModel.
 """
 from __future__ import annotations
 
@@ -260,7 +260,8 @@ class Trainer:
 
     @property
     def _title(self) -> str:
-        return f"{self.cfg.algo.name} {self.spec.id}"  # the progress bar's
+        """The progress bar's description."""
+        return f"{self.cfg.algo.name} {self.spec.id}"
 
     def _loop(self, bar: tqdm, stops: StopSignals) -> None:
         """Iterate until the budget is spent or the threshold is reached: throughput,
