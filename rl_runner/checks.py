@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,6 +20,9 @@ from rl_runner.config import ALGORITHMS, Config, ConfigError
 from rl_runner.keys import field_doc, key_type, not_a_key, schema_fields, schemas_at, takes_list
 
 GRAMMAR_URL = "https://hydra.cc/docs/advanced/override_grammar/basic/"
+# Hydra plugin configs that the shipped configs use, and the extra that installs each plugin.
+PLUGIN_EXTRAS = {"hydra/launcher/joblib": "sweep", "hydra/sweeper/optuna": "sweep",
+                 "hydra/launcher/submitit_slurm": "cluster", "hydra/launcher/ray": "cluster"}
 
 
 def _option_list(options) -> str:
@@ -63,6 +67,11 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
     if isinstance(exc, MissingConfigException):
         missing = getattr(exc, "missing_cfg_file", None) or ""
         group, _, option = missing.rpartition("/")
+        if missing in PLUGIN_EXTRAS:  # a shipped config on a plugin not installed
+            chosen = next((o for o in overrides
+                           if _override_key(o) in (group, "hparams_search")), None)
+            return (f"{chosen or missing} needs Hydra's {option} plugin ({group}={option}), "
+                    f"which is not installed: pip install 'rl_runner[{PLUGIN_EXTRAS[missing]}]'")
         options = list(getattr(exc, "options", None) or [])
         if group and not options and loader is not None:
             options = loader.get_group_options(group)
@@ -114,6 +123,10 @@ def _unparsable(overrides: list[str]) -> str:
 
 def _unknown_key(key: str, overrides: list[str]) -> str:
     parent = key.rpartition(".")[0]
+    if typing.get_origin(key_type(parent)) is dict:  # env.kwargs: entries of the user's own
+        value = _find_override(overrides, key)
+        return (f"{key} is not in {parent} yet: add an entry with +{key}="
+                f"{value.partition('=')[2] if value else '...'}{_doc(parent)}")
     where = parent or "the config"
     schemas = schemas_at(parent.split(".")) if parent else [Config]
     if parent == "algo":

@@ -137,8 +137,8 @@ class EvalConfig:
     episodes: int = knob("episodes per periodic evaluation (the run's eval start states, "
                          "which also choose checkpoints/best)", ge=1)
     heldout_episodes: int = knob("episodes from held-out start states that score the final "
-                                 "policy and the best checkpoint at the end: the run's result",
-                                 ge=1)
+                                 "policy and the best checkpoint at the end: the run's result "
+                                 "(>= 2: its 95 % CI needs two)", ge=2)
 
 
 @dataclass

@@ -39,7 +39,7 @@ def setup(device: str, threads: int, seed: int, deterministic: bool) -> str:
     elif device == "gpu" and not gpus:
         raise ConfigError("device=gpu but TensorFlow sees no GPU (check the CUDA install with "
                           "`python -c 'import tensorflow as tf; print(tf.config."
-                          "list_physical_devices()))'`); use device=auto or device=cpu")
+                          "list_physical_devices())'`); use device=auto or device=cpu")
     for gpu in gpus:
         # Parallel runs (a multirun on one card) must not each grab the whole memory.
         tf.config.experimental.set_memory_growth(gpu, True)

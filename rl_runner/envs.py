@@ -8,6 +8,9 @@ dummy reset steps to skip. Episode returns and lengths come from gymnasium's
 """
 from __future__ import annotations
 
+import inspect
+import re
+import warnings
 from typing import NamedTuple
 
 import gymnasium as gym
@@ -37,11 +40,21 @@ def _make_kwargs(cfg: EnvConfig) -> dict:
 
 
 def make_env(cfg: EnvConfig, **extra) -> gym.Env:
-    """One env, with a clear message for an unknown id or the legacy Pusher-v4."""
+    """One env, with a clear message for an unknown id, a keyword the env does not take or the
+    legacy Pusher-v4. Gymnasium's warnings are shown only when the env is made (an env that
+    cannot be made gets the one line)."""
     try:
-        return gym.make(cfg.id, **_make_kwargs(cfg), **extra)
+        with warnings.catch_warnings(record=True) as caught:
+            env = gym.make(cfg.id, **_make_kwargs(cfg), **extra)
     except gym.error.Error as exc:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
         raise ConfigError(f"env.id={cfg.id!r}: {exc}") from None
+    except TypeError as exc:
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if not bad or bad.group(1) not in cfg.kwargs:
+            raise
+        key = bad.group(1)
+        raise ConfigError(f"env.kwargs.{key}={cfg.kwargs[key]}: {cfg.id} takes no keyword "
+                          f"argument {key}{_keywords(cfg.id)}") from None
     except ImportError as exc:
         if cfg.id.startswith("Pusher-v4") or "mujoco" in str(exc).lower():
             raise ConfigError(
@@ -49,6 +62,22 @@ def make_env(cfg: EnvConfig, **extra) -> gym.Env:
                 "pip install -e '.[legacy-mujoco]' in its own venv, or use env=pusher "
                 "(Pusher-v5)") from None
         raise
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return env
+
+
+def _keywords(env_id: str) -> str:
+    """' (it takes: a, b)': the keyword arguments of an env's constructor, where known."""
+    from gymnasium.envs.registration import load_env_creator
+
+    try:
+        creator = load_env_creator(gym.spec(env_id).entry_point)
+        names = [n for n, p in inspect.signature(creator).parameters.items()
+                 if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    except Exception:  # noqa: BLE001 - a hint only
+        return ""
+    return f" (it takes: {', '.join(names)})" if names else ""
 
 
 def check_versioned(env_id: str) -> None:

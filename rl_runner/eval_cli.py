@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         "writes eval.json (and the video) into the run dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="options (key=value, defaults first):\n"
-               "  episodes=N               greedy episodes; default: the run's "
+               "  episodes=N               greedy episodes (>= 2); default: the run's "
                "eval.heldout_episodes,\n"
                "                           which repeats the held-out score of its "
                "metrics.json\n"
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     except RuntimeError as exc:  # rendering failed
         fail(str(exc), 1)
     cfg = result.config
-    print(f"{PROG}: {cfg.algo.name} on {cfg.env.id}, {Path(result.checkpoint).name}: "
+    which = f"{opts.get('checkpoint', 'latest')} checkpoint ({Path(result.checkpoint).name})"
+    print(f"{PROG}: {cfg.algo.name} on {cfg.env.id}, {which}: "
           f"{result.mean:.2f} ± {result.std:.2f}, 95 % CI [{result.ci95[0]:.2f}, "
           f"{result.ci95[1]:.2f}] over {result.episodes} held-out episodes")
     if result.video is not None:

@@ -167,9 +167,10 @@ class Evaluation:
 
 def check_options(episodes: int | None, checkpoint: str, render: str | None, fps: int,
                   seed: int | None = None) -> None:
-    for key, value, low in (("episodes", episodes, 1), ("fps", fps, 1), ("seed", seed, 0)):
+    for key, value, low, why in (("episodes", episodes, 2, " (a 95 % CI needs two)"),
+                                 ("fps", fps, 1, ""), ("seed", seed, 0, "")):
         if value is not None and value < low:
-            raise ConfigError(f"{key}={value} is out of range: must be >= {low}")
+            raise ConfigError(f"{key}={value} is out of range: must be >= {low}{why}")
     if checkpoint not in ("best", "latest"):
         raise ConfigError(f"checkpoint={checkpoint!r}: choose best or latest")
     if render not in (None, "none", *RENDER_FORMATS):

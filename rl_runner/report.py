@@ -212,9 +212,15 @@ def compare_groups(done: dict[str, list[Run]], compare: tuple[int, int]) -> list
         if not 1 <= number <= len(names):
             fail(f"--compare {number}: groups are numbered 1 to "
                              f"{len(names)} (the # column)")
+    if compare[0] == compare[1]:
+        fail(f"--compare {compare[0]} {compare[1]}: give two different groups")
     a, b = (names[n - 1] for n in compare)
     if not done[a] or not done[b]:
         fail("--compare: a group without finished runs")
+    envs = sorted({str(r.config.get("env.id")) for r in done[a] + done[b]})
+    if len(envs) > 1:
+        fail(f"--compare {compare[0]} {compare[1]}: the groups are on different envs "
+             f"({', '.join(envs)}), whose returns do not compare; across envs, use --normalize")
     p, lo, hi = probability_of_improvement(np.array([[r.score] for r in done[a]]),
                                            np.array([[r.score] for r in done[b]]))
     return [f"Probability of improvement of #{compare[0]} ({a}) over #{compare[1]} ({b}): "
@@ -311,13 +317,16 @@ def read_normalize(path: Path) -> dict[str, list[float]]:
         fail(f"--normalize {path}: {exc}")
     if not isinstance(table, dict) or not all(
             isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v)
-            and v[0] != v[1] for v in table.values()):
-        fail(f'--normalize {path}: expected {{"<env id>": [low, high], ...}} with low != high')
+            and v[0] < v[1] for v in table.values()):
+        fail(f'--normalize {path}: expected {{"<env id>": [low, high], ...}} with low < high '
+             "(e.g. a random policy's return, then a reference)")
     return table
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="rl-report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="rl-report", description=__doc__.split("\n\n")[0].replace("``", ""),
+        epilog="Writes report.md, curves.png and profiles.png into DIR.")
     parser.add_argument("dir", type=Path, help="a multirun (sweep) dir or a single run dir")
     parser.add_argument("--compare", nargs=2, type=int, metavar=("A", "B"),
                         help="probability that group A improves on group B (numbers: the # "

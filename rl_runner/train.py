@@ -101,9 +101,14 @@ def main(cfg: DictConfig) -> float:
         return _fail(str(exc), 2, run_dir)
     except RunStopped as exc:
         return _fail(str(exc), exc.exit_code, run_dir, kind="stopped")
-    except KeyboardInterrupt:  # outside the training loop (start-up, final save)
-        return _fail("interrupted outside the training loop; the last checkpoint is kept",
-                     130, run_dir, kind="stopped")
+    except KeyboardInterrupt:  # outside the training loop (start-up, final eval and save)
+        message = "interrupted outside the training loop; the last checkpoint is kept"
+        try:
+            rundir.check_trained(Path(run_dir))
+            message += f". Resume with: rl-train resume={run_dir}"
+        except ConfigError:
+            pass  # no checkpoint yet: nothing to resume
+        return _fail(message, 130, run_dir, kind="stopped")
     if not isinstance(metrics, SeedsMetrics):
         job.print_summary(metrics, cfg.resume or run_dir)
     return metrics.final_eval_return
@@ -179,6 +184,12 @@ def check_arguments(argv: list[str]) -> Checked:
             sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
         return Checked([*flags, *overrides], sweep_dir, None)
     composed = composition.compose(overrides, name)
+    sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
+    if sweeper not in (None, "basic") and args.cfg is None:  # a single run would ignore it
+        chosen = next((o for o in args.overrides if o.startswith("hparams_search=")),
+                      f"hydra/sweeper={sweeper}")
+        raise ConfigError(f"{chosen} is a search ({sweeper}): it runs with -m: rl-train -m "
+                          f"{' '.join(args.overrides)}")
     job.prepare(composed.cfg)
     claim = None
     if args.cfg is None:

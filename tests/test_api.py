@@ -117,8 +117,9 @@ def test_the_package_shows_its_api():
     assert dir(rl_runner) == sorted(["ConfigError", "Run", "RunStopped", "__version__", "compose",
                                      "evaluate", "load_policy", "train"])
     assert "-> Run: train as ``rl-train`` does" in type(rl_runner.train).__call__.__doc__
-    with pytest.raises(rl_runner.ConfigError, match="^episodes=0 is out of range: must be >= 1$"):
-        rl_runner.evaluate("anywhere", episodes=0)
+    with pytest.raises(rl_runner.ConfigError,
+                       match=r"^episodes=1 is out of range: must be >= 2 \(a 95 % CI needs"):
+        rl_runner.evaluate("anywhere", episodes=1)
 
 
 def test_compose_returns_the_typed_config_and_takes_lists_dicts_and_keywords(in_tmp):

@@ -85,6 +85,15 @@ BAD_INPUT = [
      "algo.learning_starts=10000 is out of range: must be < total_env_steps=5000, or the run "
      "ends before its first update"),
     (["device=tpu"], "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
+    (["hparams_search=reinforce_cartpole", "seed=3"],  # without -m, one run would ignore it
+     "hparams_search=reinforce_cartpole is a search (optuna): it runs with -m: rl-train -m "
+     "hparams_search=reinforce_cartpole seed=3"),
+    (["eval.heldout_episodes=1"], "eval.heldout_episodes=1 is out of range: must be >= 2"),
+    (["env=gym", "env.id=Pendulum-v1", "+env.kwargs.gravity=5"],  # gymnasium's TypeError
+     "env.kwargs.gravity=5: Pendulum-v1 takes no keyword argument gravity (it takes: "
+     "render_mode, g)"),
+    (["env=gym", "env.id=Pendulum-v1", "env.kwargs.g=5"],
+     "env.kwargs.g is not in env.kwargs yet: add an entry with +env.kwargs.g=5"),
 ]
 
 
@@ -98,6 +107,24 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(tmp_path, args, message
     assert lines[0].startswith(f"rl-train: error: {message}"), lines[0]
     assert proc.stdout == ""
     assert files_under(tmp_path) == []
+
+
+@pytest.mark.parametrize("overrides, missing, message", [
+    (["-m", "hydra/launcher=local_parallel"], "hydra/launcher/joblib",
+     "hydra/launcher=local_parallel needs Hydra's joblib plugin (hydra/launcher=joblib), which "
+     "is not installed: pip install 'rl_runner[sweep]'"),
+    (["-m", "hparams_search=ddpg_pusher"], "hydra/sweeper/optuna",
+     "hparams_search=ddpg_pusher needs Hydra's optuna plugin (hydra/sweeper=optuna), which is "
+     "not installed: pip install 'rl_runner[sweep]'"),
+])
+def test_a_plugin_not_installed_names_the_extra(overrides, missing, message):
+    from hydra.errors import MissingConfigException
+
+    from rl_runner.checks import explain
+
+    # What Hydra raises where the extra is not installed (here every extra is).
+    exc = MissingConfigException(f"Could not load '{missing}'", missing, ["basic"])
+    assert explain(exc, overrides) == message
 
 
 def test_full_error_still_shows_the_trace(tmp_path):
@@ -297,7 +324,8 @@ def test_rl_eval_help_states_its_defaults():
 
 @pytest.mark.parametrize("args, message", [
     ([], "give the run dir to evaluate: rl-eval <run_dir> [key=value ...]"),
-    (["run", "episodes=0"], "episodes=0 is out of range: must be >= 1"),
+    (["run", "episodes=1"], "episodes=1 is out of range: must be >= 2 (a 95 % CI needs "
+                            "two)"),
     (["run", "fps=abc"], "fps=abc: fps takes an integer"),
     (["run", "seed=-1"], "seed=-1 is out of range: must be >= 0"),
     (["run", "epsiodes=5"], "unknown option 'epsiodes=5': use key=value with key in episodes, "

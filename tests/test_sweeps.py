@@ -133,6 +133,36 @@ def test_report_groups_by_what_varies_and_bootstraps_the_mean():
     assert 0.0 <= lo < 5.0 < hi <= 10.0
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--compare", "1", "1"], "--compare 1 1: give two different groups"),
+    (["--compare", "1", "3"], "--compare 3: groups are numbered 1 to 2 (the # column)"),
+    (["--compare", "1", "2"], "--compare 1 2: the groups are on different envs (Acrobot-v1, "
+                              "CartPole-v1), whose returns do not compare; across envs, use "
+                              "--normalize"),
+    (["--normalize", "{normalize}"], "--normalize {normalize}: expected {{\"<env id>\": [low, "
+                                     "high], ...}} with low < high (e.g. a random policy's "
+                                     "return, then a reference)"),
+])
+def test_report_refuses_comparisons_that_mean_nothing(tmp_path, args, message):
+    from omegaconf import OmegaConf
+
+    for env in ("CartPole-v1", "Acrobot-v1"):
+        run = tmp_path / env
+        (run / ".hydra").mkdir(parents=True)
+        OmegaConf.save({"env": {"id": env}, "seed": 0}, run / ".hydra" / "config.yaml")
+        (run / "metrics.json").write_text(json.dumps({
+            "env_steps": 10, "final_eval_return": 1.0, "solved": False,
+            "env_steps_to_solve": None, "stop_reason": "budget"}))
+    normalize = tmp_path / "normalize.json"
+    normalize.write_text(json.dumps({"CartPole-v1": [500, 0], "Acrobot-v1": [-500, -60]}))
+    argv = [str(tmp_path), *(a.format(normalize=normalize) for a in args)]
+    proc = subprocess.run([sys.executable, "-m", "rl_runner.report", *argv],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == f"rl-report: error: {message.format(normalize=normalize)}"
+    assert not (tmp_path / "report.md").exists()
+
+
 def test_report_statistics_are_rliables_and_curves_share_a_grid():
     import numpy as np
 
