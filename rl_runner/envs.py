@@ -146,6 +146,8 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
                 if continuous:
                     raise ConfigError(f"{algo} needs finite action bounds; {cfg.id} has "
                                       f"{act_space}")
+        if cfg.kwargs:
+            _try_kwargs(env, cfg)
         spec = env.spec
         return EnvSpec(
             id=cfg.id,
@@ -159,6 +161,21 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
         )
     finally:
         env.close()
+
+
+def _try_kwargs(env: gym.Env, cfg: EnvConfig) -> None:
+    """An env takes keyword values of any type and may only fail on them when it runs
+    (``+env.kwargs.g=abc``): one reset and one step here, so that such a value is refused
+    before a run dir exists."""
+    try:
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        env.step(env.action_space.sample())
+    except Exception as exc:  # noqa: BLE001 - the env's own error, on the user's values
+        given = ", ".join(f"env.kwargs.{k}={v}" for k, v in cfg.kwargs.items())
+        reason = (str(exc).splitlines() or [""])[0]
+        raise ConfigError(f"{given}: {cfg.id} fails on its first step with these values: "
+                          f"{type(exc).__name__}: {reason}") from None
 
 
 TRAIN_STATES, EVAL_STATES, HELDOUT_STATES = 0, 1, 2  # a run's streams of reset seeds

@@ -92,6 +92,8 @@ BAD_INPUT = [
     (["env=gym", "env.id=Pendulum-v1", "+env.kwargs.gravity=5"],  # gymnasium's TypeError
      "env.kwargs.gravity=5: Pendulum-v1 takes no keyword argument gravity (it takes: "
      "render_mode, g)"),
+    (["env=gym", "env.id=Pendulum-v1", "+env.kwargs.g=abc"],  # fails only once it runs
+     "env.kwargs.g=abc: Pendulum-v1 fails on its first step with these values: TypeError: "),
     (["env=gym", "env.id=Pendulum-v1", "env.kwargs.g=5"],
      "env.kwargs.g is not in env.kwargs yet: add an entry with +env.kwargs.g=5"),
 ]
