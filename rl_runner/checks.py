@@ -45,8 +45,10 @@ def _type_word(name: str) -> str:
             "String": "a string"}.get(name, name)
 
 
-def _doc(key: str) -> str:
-    doc = field_doc(key)
+def _doc(key: str, overrides: list[str]) -> str:
+    """`` (<the key's doc>)``, from the schema of the algorithm the overrides choose."""
+    chosen = _find_override(overrides, "algo")
+    doc = field_doc(key, chosen.partition("=")[2] if chosen else None)
     return f" ({doc})" if doc else ""
 
 
@@ -94,14 +96,14 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
         key = _override_key(override)
         kind = re.search(r"could not be converted to (\w+)", text)
         if kind:
-            return (f"{override}: {key} takes {_type_word(kind.group(1))}{_doc(key)}")
+            return (f"{override}: {key} takes {_type_word(kind.group(1))}{_doc(key, overrides)}")
         if "is not a valid bool" in text:
-            return f"{override}: {key} takes true or false{_doc(key)}"
+            return f"{override}: {key} takes true or false{_doc(key, overrides)}"
         if "is not a ListConfig" in text:
-            return f"{override}: {key} takes a list, e.g. {key}=[64,64]{_doc(key)}"
+            return f"{override}: {key} takes a list, e.g. {key}=[64,64]{_doc(key, overrides)}"
         reason = [ln for ln in text.strip().splitlines()[1:] if ln.strip()
                   and not ln.startswith(("full_key", "object_type", "    "))]
-        return f"{override}: {reason[0] if reason else first}{_doc(key)}"
+        return f"{override}: {reason[0] if reason else first}{_doc(key, overrides)}"
     match = re.search(r"Could not append to config. An item is already at '([^']+)'", text)
     if match:
         key = match.group(1)
@@ -126,7 +128,7 @@ def _unknown_key(key: str, overrides: list[str]) -> str:
     if typing.get_origin(key_type(parent)) is dict:  # env.kwargs: entries of the user's own
         value = _find_override(overrides, key)
         return (f"{key} is not in {parent} yet: add an entry with +{key}="
-                f"{value.partition('=')[2] if value else '...'}{_doc(parent)}")
+                f"{value.partition('=')[2] if value else '...'}{_doc(parent, overrides)}")
     where = parent or "the config"
     schemas = schemas_at(parent.split(".")) if parent else [Config]
     if parent == "algo":
@@ -167,6 +169,20 @@ def check_missing(cfg: DictConfig) -> None:
         hint = " (any gymnasium id, e.g. env.id=Pendulum-v1)" if key == "env.id" else ""
         raise ConfigError(f"{key} is required and has no value: set it on the command line, "
                           f"{key}=...{hint}")
+
+
+def repeated(overrides: list[str]) -> list[str]:
+    """Keys given twice with different values (Hydra takes the last one): a warning each, since
+    a script's base overrides followed by the user's own is a way to call rl-train."""
+    seen: dict[str, str] = {}
+    lines = []
+    for override in overrides:
+        key = _override_key(override)
+        if key in seen and seen[key] != override:
+            lines.append(f"{key} is given twice ({seen[key]}, then {override}): the last one "
+                         "is used")
+        seen[key] = override
+    return lines
 
 
 def check_groups(overrides: list[str], loader) -> None:

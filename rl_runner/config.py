@@ -138,7 +138,7 @@ class EvalConfig:
                          "which also choose checkpoints/best)", ge=1)
     heldout_episodes: int = knob("episodes from held-out start states that score the final "
                                  "policy and the best checkpoint at the end: the run's result "
-                                 "(>= 2: its 95 % CI needs two)", ge=2)
+                                 "(its 95 % CI needs two or more)", ge=2)
 
 
 @dataclass
@@ -225,7 +225,8 @@ def register_configs() -> None:
 # --------------------------------------------------------------------------------------------
 # Range checks
 # --------------------------------------------------------------------------------------------
-def _describe(meta: dict) -> str:
+def describe_range(meta: dict) -> str:
+    """A field's allowed range in words (``> 0 and <= 1``; '' when unbounded)."""
     parts = []
     for key, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
         if meta.get(key) is not None:
@@ -239,7 +240,7 @@ def _check(path: str, value: Any, meta: dict) -> None:
         raise ConfigError(f"{path}={value!r} is not allowed: choose one of "
                           f"{', '.join(map(str, meta['choices']))} ({doc})")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        rng = _describe(meta)
+        rng = describe_range(meta)
         if rng and (math.isnan(value)
                     or (meta["gt"] is not None and not value > meta["gt"])
                     or (meta["ge"] is not None and not value >= meta["ge"])

@@ -26,14 +26,43 @@ def fail(message: str, code: int = 2):
     sys.exit(code)
 
 
+def split_arguments(items: list[str]) -> tuple[str, list[str]]:
+    """The run dir and the key=value options, in any order. A sweep job's dir is named by its
+    overrides (``algo.lr=0.1,seed=1``): an item is an option only when its key is one, and
+    ``seed=1`` alone, where such a dir exists, is that dir."""
+    dirs, options = [], []
+    for i, item in enumerate(items):
+        key, sep, value = item.partition("=")
+        flag = key.removeprefix("--")
+        if item.startswith("--") and flag in OPTIONS:
+            value = value if sep else items[i + 1] if i + 1 < len(items) else "<value>"
+            fail(f"{key}: options are key=value: rl-eval <run_dir> {flag}={value}")
+        if item.startswith("-"):
+            fail(f"unrecognized arguments: {item} (rl-eval --help)")
+        if sep and key in OPTIONS and not item.endswith("/"):
+            options.append(item)
+        elif sep and "/" not in key and not Path(item).exists():
+            fail(f"{item!r} is neither an option (key=value with key in {', '.join(OPTIONS)}) "
+                 "nor a dir")
+        else:
+            dirs.append(item)
+    if not dirs:
+        dirs = [o for o in options if Path(o).is_dir()][-1:]
+        options = [o for o in options if o not in dirs]
+    if not dirs:
+        fail("give the run dir to evaluate: rl-eval <run_dir> [key=value ...]")
+    if len(dirs) > 1:
+        fail(f"give one run dir to evaluate, not {len(dirs)}: {' '.join(dirs)}")
+    return dirs[0], options
+
+
 def parse_options(items: list[str]) -> dict:
-    """The key=value options, integers converted; their ranges and choices are
-    ``evaluation.check_options``' (the Python API's too)."""
+    """The key=value options (``split_arguments`` let only known keys through), integers
+    converted; their ranges and choices are ``evaluation.check_options``' (the Python API's
+    too)."""
     opts = dict(OPTIONS)
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in OPTIONS:
-            fail(f"unknown option {item!r}: use key=value with key in {', '.join(OPTIONS)}")
+        key, _, value = item.partition("=")
         opts[key] = value
     for key in ("episodes", "fps", "seed"):
         try:
@@ -59,16 +88,18 @@ def main(argv: list[str] | None = None) -> None:
                "  render=none|gif|mp4      also write rollout.gif / rollout.mp4 of one episode\n"
                "  seed=<run seed>          whose held-out start states to use\n"
                "  fps=30                   frames per second of the video")
-    parser.add_argument("run_dir", nargs="?", help="a run dir written by rl-train")
-    parser.add_argument("options", nargs="*", metavar="key=value")
-    args = parser.parse_args(argv)
-    if args.run_dir is None:
-        fail("give the run dir to evaluate: rl-eval <run_dir> [key=value ...]")
-    opts = parse_options(args.options)
+    parser.add_argument("run_dir", help="a run dir written by rl-train")
+    parser.add_argument("options", nargs="*", metavar="key=value",
+                        help="before or after the run dir")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(argv):
+        parser.parse_args(["-h"])
+    run_dir, options = split_arguments(argv)
+    opts = parse_options(options)
 
     from rl_runner.evaluation import EVAL_FILE, evaluate_run
 
-    run_dir = Path(args.run_dir)
+    run_dir = Path(run_dir)
     try:
         result = evaluate_run(run_dir, **opts)
     except ConfigError as exc:

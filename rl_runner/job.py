@@ -113,7 +113,11 @@ def run(typed: Config, spec, run_dir: str, preset: str | None = None):
         if typed.resume:
             path = trainer.resume()
             say(f"resuming {run_dir} from {os.path.basename(path)} at env step "
-                f"{trainer.env_steps} ({used})")
+                f"{trainer.env_steps:,} ({used})")
+            kept = rundir.set_aside_evaluation(run_dir)
+            if kept:
+                say(f"rl-eval's eval.json scored a policy from before this resume: kept as "
+                    f"{' and '.join(kept)}")
         else:
             applied = f"preset {preset}" if preset else "no preset"
             say(f"{typed.algo.name} on {spec.id} ({applied}, {used}), run dir {run_dir}")

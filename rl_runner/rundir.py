@@ -7,11 +7,13 @@ started in the same second would share it. ``claim`` creates the dir with an exc
 through its ``.hydra`` subdir: a dir that already holds a run is refused.
 
 ``check_trained`` is the other side: a dir that must hold a trained run (rl-eval, resume=);
-``load_run_config`` reads the config it was started with.
+``load_run_config`` reads the config it was started with; ``set_aside_evaluation`` keeps what
+rl-eval wrote before a resume under the name of the checkpoint it scored.
 """
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 from pathlib import Path
 from typing import NamedTuple
@@ -148,3 +150,41 @@ def load_run_config(run_dir) -> Config:
     typed = OmegaConf.to_object(OmegaConf.merge(schema, defaults, loaded))
     validate(typed)
     return typed
+
+
+def _free_name(folder: Path, stem: str, suffix: str) -> Path:
+    """``<stem><suffix>`` in ``folder``, or ``<stem>_2<suffix>``, ... : never an existing file."""
+    for n in itertools.count(1):
+        candidate = folder / f"{stem}{'' if n == 1 else f'_{n}'}{suffix}"
+        if not candidate.exists():
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def set_aside_evaluation(run_dir: str | Path) -> list[str]:
+    """Before a resumed run trains on: rename ``eval.json`` (and the video it made) after the
+    checkpoint it scored (``eval.ckpt-3.json``, ``rollout.ckpt-3.gif``; ``eval.best.ckpt-2.json``
+    for the best policy), so that the run dir's ``eval.json`` is never older than its policy.
+    Nothing is overwritten; a file that is not rl-eval's JSON becomes ``eval.unreadable.json``.
+    Returns the new names."""
+    folder = Path(run_dir)
+    report_file = folder / "eval.json"
+    if not report_file.is_file():
+        return []
+    try:
+        report = json.loads(report_file.read_text())
+        checkpoint = Path(str(report["checkpoint"]))
+        video = (report.get("render") or {}).get("file")
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
+        kept = _free_name(folder, "eval.unreadable", ".json")
+        report_file.rename(kept)
+        return [kept.name]
+    tag = f"best.{checkpoint.name}" if checkpoint.parent.name == "best" else checkpoint.name
+    kept = [_free_name(folder, f"eval.{tag}", ".json")]
+    if video and (folder / video).is_file():
+        kept.append(_free_name(folder, f"{Path(video).stem}.{tag}", Path(video).suffix))
+        report["render"]["file"] = kept[1].name
+        (folder / video).rename(kept[1])
+    kept[0].write_text(json.dumps(report, indent=2) + "\n")
+    report_file.unlink()
+    return [path.name for path in kept]

@@ -121,7 +121,7 @@ def resume_arguments(argv: list[str]) -> list[str]:
     resume = [a for a in argv if a.startswith("resume=")]
     if not resume or "-m" in argv or "--multirun" in argv:
         return argv
-    run_dir = resume[0].split("=", 1)[1]
+    run_dir = resume[-1].split("=", 1)[1]  # the last, as Hydra takes a key given twice
     others = [a for a in argv if not a.startswith(("resume=", "hydra.", "-"))
               and a.split("=", 1)[0].lstrip("+~") not in RESUME_RUNTIME_KEYS]
     if others:
@@ -199,6 +199,59 @@ def check_arguments(argv: list[str]) -> Checked:
     return Checked([*flags, *overrides], None, claim)
 
 
+def help_text(argv: list[str]) -> str:
+    """``rl-train [overrides] --help``: how to call it, the groups and their options, and the
+    config these overrides compose, each key with its doc and allowed values."""
+    from hydra._internal.utils import get_args_parser
+
+    from rl_runner.keys import annotated
+
+    args = get_args_parser().parse_args(argv)
+    overrides = composition.normalise(args.overrides)
+    resume = [o.partition("=")[2] for o in overrides if o.startswith("resume=")]
+    if resume and not args.multirun:
+        return saved_help(resume[-1])
+    if args.multirun:
+        overrides = sweep_cells(overrides)[0]
+    with composition.session() as loader:
+        cfg, preset = composition.compose_in(loader, overrides, args.config_name or
+                                             composition.CONFIG_NAME)
+        groups = [f"  {group}: {', '.join(loader.get_group_options(group))}"
+                  for group in sorted(loader.list_groups("")) if group != "hydra"]
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    del tree["hydra"]
+    given = " ".join(args.overrides)
+    source = (f"the first job of rl-train -m {given}" if args.multirun and given
+              else f"rl-train {given}" if given else "rl-train (the defaults)")
+    merged = f", the preset {preset} merged" if preset else ""
+    return "\n".join([cfg.hydra.help.header.rstrip(), "",
+                      "Groups (group=option):", *groups, "",
+                      f"Keys (key=value) of {source}{merged}:",
+                      *annotated(tree, indent="  "), "", cfg.hydra.help.footer.rstrip()])
+
+
+def saved_help(run_dir: str) -> str:
+    """``rl-train resume=<run_dir> --help``: the config the run continues with, documented."""
+    import dataclasses
+
+    from rl_runner.keys import annotated
+
+    job.check_resumable(run_dir)
+    tree = dataclasses.asdict(rundir.load_run_config(run_dir))
+    return "\n".join([f"rl-train resume={run_dir} continues the run with its saved config; "
+                      f"only {', '.join(RESUME_RUNTIME_KEYS)} may change:",
+                      *annotated(tree, indent="  ")])
+
+
+def repeated_keys(argv: list[str]) -> list[str]:
+    """The command line's keys given twice with different values (see ``checks.repeated``)."""
+    from hydra._internal.utils import get_args_parser
+
+    from rl_runner.checks import repeated
+
+    return repeated(get_args_parser().parse_args(argv).overrides)
+
+
 def _failed_jobs(sweep_dir: Path | None, since: float) -> list[dict]:
     import json
 
@@ -213,11 +266,16 @@ def cli(argv: list[str] | None = None) -> None:
     global _claimed
     argv = list(sys.argv[1:] if argv is None else argv)
     console.set_verbose(any(a.lstrip("+") in ("verbose=true", "verbose=True") for a in argv))
-    start = time.time()
+    start, given = time.time(), argv
     try:
+        if {"--help", "-h"} & set(argv):
+            print(help_text(argv))
+            return
         argv, sweep_dir, _claimed = check_arguments(argv)
     except ConfigError as exc:
         console.error(PROG, str(exc))
+    for line in repeated_keys(given):
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
     sys.argv[1:] = argv
     main()
     failed = _failed_jobs(sweep_dir, start)

@@ -190,6 +190,35 @@ def test_rl_train_help_lists_groups_without_schemas(tmp_path):
     assert files_under(tmp_path) == []
 
 
+def test_a_key_given_twice_is_a_warning_and_the_last_one_is_used(tmp_path):
+    proc = rl_train("seed=1", "algo=reinforce", "seed=2", "algo=reinforce", "--cfg", "job",
+                    cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("rl-train: warning: seed is given twice (seed=1, then seed=2): the "
+                           "last one is used\n")  # the same value twice is no news
+    assert "\nseed: 2\n" in proc.stdout
+    assert files_under(tmp_path) == []
+
+
+def test_rl_train_help_documents_the_keys_its_overrides_compose(tmp_path):
+    proc = rl_train("algo=ddpg", "env=pusher", "--help", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "rl-train algo=ddpg env=pusher, the preset ddpg_pusher merged:" in proc.stdout
+    joined = re.sub(r"\n +#   ", " ", proc.stdout)  # a long doc goes on under its first line
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100
+    lines = [line.split() for line in joined.splitlines()]
+    # the preset's value, then the key's doc (DDPG's, not REINFORCE's) and its range
+    assert ["hidden_sizes:", "[256,", "256,", "256]", "#", "units", "per", "hidden", "layer",
+            "(actor", "and", "critic)", "(every", "item", ">=", "1)"] in lines
+    assert ["tau:", "0.005", "#", "soft", "update:", "target", "<-", "tau*online", "+",
+            "(1-tau)*target", "(>", "0", "and", "<=", "1)"] in lines
+    proc = rl_train("algo=sac", "--help", cwd=tmp_path, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == ("rl-train: error: algo=sac is not an option of algo: choose one of "
+                           "ddpg, reinforce, td3\n")
+    assert files_under(tmp_path) == []
+
+
 # --------------------------------------------------------------------------------------------
 # Run dirs of their own
 # --------------------------------------------------------------------------------------------
@@ -244,7 +273,8 @@ def test_runs_started_together_each_get_their_own_dir(tmp_path):
 # --------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_console_is_rl_trains_own_lines_and_ends_with_why_it_stopped(tmp_path):
-    proc = rl_train(*TINY, "total_env_steps=5000", "stop_at_return=9", cwd=tmp_path)
+    budget = [a for a in TINY if not a.startswith("total_env_steps=")]
+    proc = rl_train(*budget, "total_env_steps=5000", "stop_at_return=9", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert all(ln.startswith("rl-train: ") for ln in lines), lines
@@ -330,15 +360,31 @@ def test_rl_eval_help_states_its_defaults():
                             "two)"),
     (["run", "fps=abc"], "fps=abc: fps takes an integer"),
     (["run", "seed=-1"], "seed=-1 is out of range: must be >= 0"),
-    (["run", "epsiodes=5"], "unknown option 'epsiodes=5': use key=value with key in episodes, "
-                            "checkpoint, render, seed, fps"),
+    (["run", "epsiodes=5"], "'epsiodes=5' is neither an option (key=value with key in "
+                            "episodes, checkpoint, render, seed, fps) nor a dir"),
     (["run", "--bogus"], "unrecognized arguments: --bogus (rl-eval --help)"),
+    (["--episodes", "5", "run"], "--episodes: options are key=value: rl-eval <run_dir> "
+                                 "episodes=5"),
+    (["run", "other"], "give one run dir to evaluate, not 2: run other"),
 ])
 def test_rl_eval_bad_arguments_are_one_line(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", *args], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stderr) == (2, f"rl-eval: error: {message}\n")
     assert files_under(tmp_path) == []
+
+
+def test_rl_eval_finds_its_run_dir_before_or_after_the_options(tmp_path, monkeypatch):
+    from rl_runner.eval_cli import split_arguments
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "seed=1").mkdir()  # a sweep job's dir, named by its overrides
+    assert split_arguments(["episodes=5", "run", "render=gif"]) == (
+        "run", ["episodes=5", "render=gif"])
+    assert split_arguments(["sweep/algo.lr=0.1,seed=1", "seed=3"]) == (
+        "sweep/algo.lr=0.1,seed=1", ["seed=3"])
+    assert split_arguments(["seed=1", "episodes=5"]) == ("seed=1", ["episodes=5"])
+    assert split_arguments(["seed=1/", "seed=2"]) == ("seed=1/", ["seed=2"])
 
 
 def test_rl_eval_refuses_a_dir_without_a_trained_run(tmp_path):

@@ -66,13 +66,23 @@ def test_sigint_then_resume_matches_an_uninterrupted_run(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert f"Resume with: rl-train resume={interrupted}" in err
-    stopped_at = int(err.split("SIGINT at env step ")[1].split(":")[0])
+    stopped_at = int(err.split("SIGINT at env step ")[1].split(":")[0].replace(",", ""))
     assert 1000 <= stopped_at < 3000
     assert not (interrupted / "metrics.json").exists()
+    assert rl_eval(str(interrupted), "episodes=2").returncode == 0  # the interrupted policy
+    helped = rl_train(f"resume={interrupted}", "--help", cwd=tmp_path)  # what it goes on with
+    assert helped.returncode == 0 and helped.stdout.startswith(
+        f"rl-train resume={interrupted} continues the run with its saved config")
+    assert ["total_env_steps:", "3000", "#", "training", "budget", "in", "environment",
+            "steps", "(>=", "1)"] in [line.split() for line in helped.stdout.splitlines()]
 
     resumed = rl_train(f"resume={interrupted}", "progress=false", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"at env step {stopped_at}" in resumed.stderr
+    assert f"at env step {stopped_at:,} (" in resumed.stderr
+    (kept,) = interrupted.glob("eval.ckpt-*.json")  # not left as the run's eval.json
+    assert not (interrupted / "eval.json").exists()
+    assert (f"rl-eval's eval.json scored a policy from before this resume: kept as "
+            f"{kept.name}") in resumed.stderr
     done = rl_train(*DDPG_TINY, f"hydra.run.dir={reference}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
 
@@ -296,7 +306,7 @@ def test_rl_eval_writes_eval_json_and_a_gif(tmp_path, overrides, length):
 
     metrics = train_in_process([*overrides, "total_env_steps=1000",
                                 "eval.heldout_episodes=7"], tmp_path)
-    proc = rl_eval(str(tmp_path), "checkpoint=latest", "render=gif")
+    proc = rl_eval("checkpoint=latest", "render=gif", str(tmp_path))  # options first, too
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "eval.json").read_text())
     # the latest checkpoint on the run's held-out states: its metrics.json score, exactly
@@ -312,6 +322,34 @@ def test_rl_eval_writes_eval_json_and_a_gif(tmp_path, overrides, length):
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     assert {"eval/rollout_first_frame", "eval/rollout_last_frame"} <= set(acc.Tags()["images"])
+
+
+def test_an_evaluation_before_a_resume_is_kept_under_its_checkpoint(tmp_path):
+    from rl_runner.rundir import set_aside_evaluation
+
+    def evaluated(checkpoint: str, video: bool = False) -> dict:
+        report = {"checkpoint": str(tmp_path / "checkpoints" / checkpoint), "mean": 1.5}
+        if video:
+            report["render"] = {"file": "rollout.gif", "frames": 4}
+            (tmp_path / "rollout.gif").write_bytes(b"GIF89a")
+        (tmp_path / "eval.json").write_text(json.dumps(report))
+        return report
+
+    assert set_aside_evaluation(tmp_path) == []
+    report = evaluated("ckpt-3", video=True)
+    assert set_aside_evaluation(tmp_path) == ["eval.ckpt-3.json", "rollout.ckpt-3.gif"]
+    kept = json.loads((tmp_path / "eval.ckpt-3.json").read_text())
+    assert kept == {**report, "render": {"file": "rollout.ckpt-3.gif", "frames": 4}}
+    assert (tmp_path / "rollout.ckpt-3.gif").read_bytes() == b"GIF89a"
+    evaluated("ckpt-3", video=True)  # again, after a second resume: nothing overwritten
+    assert set_aside_evaluation(tmp_path) == ["eval.ckpt-3_2.json", "rollout.ckpt-3_2.gif"]
+    evaluated("best/ckpt-3")  # the best policy's checkpoints are numbered on their own
+    assert set_aside_evaluation(tmp_path) == ["eval.best.ckpt-3.json"]
+    (tmp_path / "eval.json").write_text("[edited")
+    assert set_aside_evaluation(tmp_path) == ["eval.unreadable.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "eval.best.ckpt-3.json", "eval.ckpt-3.json", "eval.ckpt-3_2.json",
+        "eval.unreadable.json", "rollout.ckpt-3.gif", "rollout.ckpt-3_2.gif"]
 
 
 def test_rl_eval_bad_arguments_are_one_line(tmp_path):

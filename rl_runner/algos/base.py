@@ -366,7 +366,7 @@ class Trainer:
     def _interrupted(self, stops: StopSignals) -> RunStopped:
         path = self._save_checkpoint()
         self.tb.flush()
-        return RunStopped(f"{stops.name} at env step {self.env_steps}: checkpoint {path} "
+        return RunStopped(f"{stops.name} at env step {self.env_steps:,}: checkpoint {path} "
                           "written.", 128 + stops.received, str(self.run_dir), path,
                           resumable=True)
 
