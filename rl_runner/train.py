@@ -44,6 +44,20 @@ def _sqlite_url(path: str) -> str:
 
 OmegaConf.register_new_resolver("sqlite_url", _sqlite_url, replace=True)
 
+JOB_DIR_NAME_MAX = 200  # characters; file systems allow 255 bytes per name
+
+
+def _job_subdir(override_dirname: str, num) -> str:
+    """``${job_subdir:...}`` in YAML: a sweep job's dir is named by its overrides
+    (``algo.lr=0.001,seed=1``), or ``job<num>`` where that name would be too long for the file
+    system (an Optuna trial's sampled floats; its overrides are in ``.hydra/overrides.yaml``)."""
+    if len(override_dirname.encode()) > JOB_DIR_NAME_MAX:
+        return f"job{num}"
+    return override_dirname
+
+
+OmegaConf.register_new_resolver("job_subdir", _job_subdir, replace=True)
+
 # The run dir this process claimed before Hydra started (released if the run never starts).
 _claimed: rundir.Claim | None = None
 
@@ -138,13 +152,31 @@ def resume_arguments(argv: list[str]) -> list[str]:
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "experimental_rerun")
 
 
-def sweep_cells(overrides: list[str]) -> list[list[str]]:
-    """The jobs of a grid (Hydra's basic sweeper's own expansion)."""
+def sweep_cells(overrides: list[str], name: str = composition.CONFIG_NAME) -> list[list[str]]:
+    """The jobs of a grid (Hydra's basic sweeper's own expansion). A search range
+    (``interval(0,1)``) has no grid: a search sweeper (Optuna) gets one cell, the overrides
+    without their sweeps, to check; a grid refuses it."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+    from hydra.errors import OverrideParseException
 
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [cell for batch in BasicSweeper.split_arguments(parsed, None) for cell in batch]
+    from rl_runner.checks import explain
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise ConfigError(explain(exc, overrides)) from None
+    ranges = [p.input_line for p in parsed if p.value_type == ValueType.INTERVAL_SWEEP]
+    if not ranges:
+        return [cell for batch in BasicSweeper.split_arguments(parsed, None) for cell in batch]
+    fixed = [p.input_line for p in parsed if not p.is_sweep_override()]
+    sweeper = str(composition.compose(fixed, name).cfg.hydra.sweeper.get("_target_"))
+    if "BasicSweeper" in sweeper:
+        raise ConfigError(f"{ranges[0]} is a search range: a -m grid takes values (a,b,c) or "
+                          "range(start,stop,step); interval() needs a search, "
+                          "hparams_search=<name> (Optuna)")
+    return [fixed]
 
 
 def _explicit(overrides: list[str], key: str) -> bool:
@@ -172,7 +204,7 @@ def check_arguments(argv: list[str]) -> Checked:
     name = args.config_name or composition.CONFIG_NAME
     if args.multirun:
         composed = None
-        for cell in sweep_cells(overrides):
+        for cell in sweep_cells(overrides, name):
             composed = composition.compose(cell, name)
             if "BasicSweeper" not in str(composed.cfg.hydra.sweeper.get("_target_")):
                 break  # Optuna & co. choose their cells as they go: the base config is checked
@@ -212,7 +244,7 @@ def help_text(argv: list[str]) -> str:
     if resume and not args.multirun:
         return saved_help(resume[-1])
     if args.multirun:
-        overrides = sweep_cells(overrides)[0]
+        overrides = sweep_cells(overrides, args.config_name or composition.CONFIG_NAME)[0]
     with composition.session() as loader:
         cfg, preset = composition.compose_in(loader, overrides, args.config_name or
                                              composition.CONFIG_NAME)

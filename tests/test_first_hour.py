@@ -96,6 +96,9 @@ BAD_INPUT = [
      "env.kwargs.g=abc: Pendulum-v1 fails on its first step with these values: TypeError: "),
     (["env=gym", "env.id=Pendulum-v1", "env.kwargs.g=5"],
      "env.kwargs.g is not in env.kwargs yet: add an entry with +env.kwargs.g=5"),
+    (["-m", "algo.lr=interval(0.001,0.01)"],  # Hydra's basic sweeper raised its traceback
+     "algo.lr=interval(0.001,0.01) is a search range: a -m grid takes values (a,b,c) or "
+     "range(start,stop,step); interval() needs a search, hparams_search=<name> (Optuna)"),
 ]
 
 

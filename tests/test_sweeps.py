@@ -81,9 +81,19 @@ def test_a_failing_cell_is_reported_and_the_others_complete(tmp_path):
     assert "## Failed jobs" in report and "algo.lr=-1 is out of range" in report
 
 
+def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
+    from rl_runner.train import JOB_DIR_NAME_MAX, _job_subdir
+
+    short = "algo.lr=0.001,seed=1"
+    assert _job_subdir(short, 3) == short
+    sampled = ",".join(f"algo.key{i}=0.00035384535909065536" for i in range(8))
+    assert len(sampled) > JOB_DIR_NAME_MAX and _job_subdir(sampled, 3) == "job3"
+
+
 @pytest.mark.slow
 def test_optuna_search_with_two_seeds_per_trial(tmp_path):
     proc = rl_train("-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
+                    "algo.gamma=interval(0.9,0.999)",  # a search range from the command line
                     *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
@@ -92,8 +102,9 @@ def test_optuna_search_with_two_seeds_per_trial(tmp_path):
     for t in trials:  # each trial's objective: the mean over its seeds
         assert t["final_eval_return"] == pytest.approx(sum(t["final_eval_return_per_seed"]) / 2)
     assert results["best_value"] == pytest.approx(max(t["final_eval_return"] for t in trials))
-    assert set(results["best_params"]) == {"algo.lr", "algo.hidden_sizes",
+    assert set(results["best_params"]) == {"algo.lr", "algo.hidden_sizes", "algo.gamma",
                                            "algo.episodes_per_update", "algo.entropy_coef"}
+    assert 0.9 <= results["best_params"]["algo.gamma"] <= 0.999
     assert (tmp_path / "optuna.db").exists()  # the study can be resumed
 
 
