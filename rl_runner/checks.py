@@ -29,13 +29,14 @@ def _option_list(options) -> str:
     return ", ".join(o for o in options if not o.endswith("_schema"))
 
 
-def _override_key(override: str) -> str:
+def override_key(override: str) -> str:
+    """The dotted key of an override (``+algo.lr=1`` -> ``algo.lr``)."""
     return override.partition("=")[0].lstrip("+~").split("@")[0]
 
 
 def _find_override(overrides: list[str], key: str) -> str | None:
     for override in overrides:
-        if _override_key(override) == key:
+        if override_key(override) == key:
             return override
     return None
 
@@ -71,7 +72,7 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
         group, _, option = missing.rpartition("/")
         if missing in PLUGIN_EXTRAS:  # a shipped config on a plugin not installed
             chosen = next((o for o in overrides
-                           if _override_key(o) in (group, "hparams_search")), None)
+                           if override_key(o) in (group, "hparams_search")), None)
             return (f"{chosen or missing} needs Hydra's {option} plugin ({group}={option}), "
                     f"which is not installed: pip install 'rl_runner[{PLUGIN_EXTRAS[missing]}]'")
         options = list(getattr(exc, "options", None) or [])
@@ -93,7 +94,7 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
     match = re.search(r"Error merging override (.+)", text)
     if match:
         override = match.group(1).strip()
-        key = _override_key(override)
+        key = override_key(override)
         kind = re.search(r"could not be converted to (\w+)", text)
         if kind:
             return (f"{override}: {key} takes {_type_word(kind.group(1))}{_doc(key, overrides)}")
@@ -177,7 +178,7 @@ def repeated(overrides: list[str]) -> list[str]:
     seen: dict[str, str] = {}
     lines = []
     for override in overrides:
-        key = _override_key(override)
+        key = override_key(override)
         if key in seen and seen[key] != override:
             lines.append(f"{key} is given twice ({seen[key]}, then {override}): the last one "
                          "is used")
@@ -231,11 +232,15 @@ def check_env_id(group: str | None, env_id: str | None, loader) -> None:
                       "takes any id)")
 
 
-def check_preset_algo(preset: str, algo: str | None) -> None:
+def check_preset(preset: str, algo: str | None, env: str | None = None,
+                 envs: list[str] = ()) -> None:
     """A preset is named ``<algo>_<env>``: applied to another algorithm, it would tune the wrong
-    one (``algo=ddpg preset=td3_pusher`` is no TD3)."""
-    tuned_for = preset.split("_")[0]
+    one (``algo=ddpg preset=td3_pusher`` is no TD3); applied to another env group, it would put
+    one env's tuning on another without a word."""
+    tuned_for, _, tuned_env = preset.partition("_")
     if tuned_for in ALGORITHMS and algo is not None and tuned_for != algo:
         raise ConfigError(f"preset={preset} is tuned for algo={tuned_for}, not algo={algo}: "
-                          f"run algo={tuned_for} (its preset comes with it), or choose "
-                          f"another preset")
+                          f"add algo={tuned_for}, or choose another preset")
+    if tuned_env in envs and env is not None and tuned_env != env:
+        raise ConfigError(f"preset={preset} is tuned for env={tuned_env}, not env={env}: "
+                          f"add env={tuned_env}, or choose another preset")

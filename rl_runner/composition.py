@@ -100,6 +100,9 @@ def compose_in(loader, overrides: list[str], config_name: str = CONFIG_NAME,
     except Exception as exc:  # noqa: BLE001 - Hydra/OmegaConf: one line for the user
         if _full_errors():
             raise
+        preset = re.search(r"In 'preset/(\w+)'", str(exc))
+        if preset and hydra_config:  # a preset for another algorithm has keys this one lacks
+            _check_preset_without_it(loader, overrides, config_name, preset.group(1))
         raise ConfigError(checks.explain(exc, overrides, loader)) from None
     if hydra_config:
         checks.check_algo_name(cfg.hydra.runtime.choices.get("algo"),
@@ -108,11 +111,25 @@ def compose_in(loader, overrides: list[str], config_name: str = CONFIG_NAME,
     checks.check_keys(cfg)
     preset = applied_preset(cfg.hydra.runtime.choices, loader) if hydra_config else None
     if preset is not None:
-        checks.check_preset_algo(preset, cfg.hydra.runtime.choices.get("algo"))
+        choices = cfg.hydra.runtime.choices
+        checks.check_preset(preset, choices.get("algo"), choices.get("env"),
+                            loader.get_group_options("env"))
     if hydra_config:
         checks.check_env_id(cfg.hydra.runtime.choices.get("env"),
                             OmegaConf.select(cfg, "env.id"), loader)
     return Composed(cfg, preset)
+
+
+def _check_preset_without_it(loader, overrides: list[str], config_name: str,
+                             preset: str) -> None:
+    """``check_preset``'s algorithm check, with the algorithm the overrides choose without the
+    preset."""
+    others = [o for o in overrides if checks.override_key(o) != "preset"]
+    try:
+        cfg = compose_in(loader, [*others, "~preset"], config_name).cfg
+    except ConfigError:
+        return
+    checks.check_preset(preset, cfg.hydra.runtime.choices.get("algo"))
 
 
 def _full_errors() -> bool:

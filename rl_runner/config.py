@@ -169,7 +169,8 @@ class Config:
     algo: Any = MISSING
     env: EnvConfig = field(default_factory=EnvConfig)
     seed: int = knob("seeds numpy, TensorFlow, the envs and their action spaces", ge=0)
-    total_env_steps: int = knob("training budget in environment steps", ge=1)
+    total_env_steps: int = knob("training budget in environment steps (REINFORCE ends with "
+                                "the batch of whole episodes that crosses it)", ge=1)
     num_envs: int = knob("parallel environments in the training vector env", ge=1)
     stop_at_return: float | None = knob("stop once the eval mean reaches this; null: "
                                            "the env's reward_threshold (none: never stop)")

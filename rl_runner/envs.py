@@ -136,7 +136,8 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
                               f"{hint}")
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
             raise ConfigError(f"{algo} needs flat Box observations; {cfg.id} has {obs_space} "
-                              "(add a FlattenObservation wrapper to use it)")
+                              "(register the env wrapped in gymnasium's FlattenObservation in a "
+                              "module of your own, then env.id=<module>:<its id>)")
         discrete = isinstance(act_space, gym.spaces.Discrete)
         if not discrete:
             if len(act_space.shape) != 1:

@@ -163,7 +163,9 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
     if not runs:
         fail(f"no runs below {root} (no .hydra/config.yaml with "
                          "metrics.json or failure.json)")
-    keys = label_keys(runs, group_key(runs))
+    differing = group_key(runs)
+    keys = label_keys(runs, differing)
+    also = [k for k in differing if k not in keys]
     groups: dict[str, list[Run]] = {}
     for run in runs:
         groups.setdefault(label(run, keys), []).append(run)
@@ -175,9 +177,12 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
     score = "the held-out return" if heldout == finished else (
         f"the held-out return ({heldout} of {finished} finished runs; the others, saved before "
         "held-out scoring, their last eval)")
+    told = ", ".join(keys) or "(nothing but the seed)"
+    if also:  # the labels name the fewest keys; the reader must not credit them alone
+        told += f" (the groups also differ in {', '.join(also)})"
     lines = [f"# Report: {root}", "",
              f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}, told apart by "
-             f"{', '.join(keys) or '(nothing but the seed)'}. Score: {score}. Mean and IQM "
+             f"{told}. Score: {score}. Mean and IQM "
              "over a group's runs with stratified bootstrap 95 % CIs; std with ddof 1.", "",
              "| # | group | runs | failed | mean [95 % CI] | IQM [95 % CI] | std "
              "| reached threshold | env steps to threshold |",

@@ -71,8 +71,8 @@ def _fail(message: str, code: int, run_dir: str, kind: str = "error") -> float:
         print(f"{PROG}: {kind}: [{name}] {message}", file=sys.stderr)
         job.record_failure(run_dir, message, code)
         return math.nan
-    if _claimed is not None and code == 2 and not (_claimed.path / "checkpoints").exists():
-        rundir.release(_claimed)
+    if _claimed is not None and code in (2, 130) and not (_claimed.path / "checkpoints").exists():
+        rundir.release(_claimed)  # bad input, or Ctrl-C before the first checkpoint
     print(f"{PROG}: {kind}: {message}", file=sys.stderr)
     sys.exit(code)
 
@@ -116,12 +116,14 @@ def main(cfg: DictConfig) -> float:
     except RunStopped as exc:
         return _fail(str(exc), exc.exit_code, run_dir, kind="stopped")
     except KeyboardInterrupt:  # outside the training loop (start-up, final eval and save)
-        message = "interrupted outside the training loop; the last checkpoint is kept"
         try:
             rundir.check_trained(Path(run_dir))
-            message += f". Resume with: rl-train resume={run_dir}"
+            message = ("interrupted outside the training loop; the last checkpoint is kept. "
+                       f"Resume with: rl-train resume={run_dir}")
         except ConfigError:
-            pass  # no checkpoint yet: nothing to resume
+            message = "interrupted before the first checkpoint: there is nothing to resume"
+            if _claimed is not None and _claimed.created:
+                message += f"; {run_dir} is removed"
         return _fail(message, 130, run_dir, kind="stopped")
     if not isinstance(metrics, SeedsMetrics):
         job.print_summary(metrics, cfg.resume or run_dir)
@@ -179,6 +181,14 @@ def sweep_cells(overrides: list[str], name: str = composition.CONFIG_NAME) -> li
     return [fixed]
 
 
+def _composes(overrides: list[str], name: str) -> bool:
+    try:
+        composition.compose(overrides, name)
+    except ConfigError:
+        return False
+    return True
+
+
 def _explicit(overrides: list[str], key: str) -> bool:
     return any(o.partition("=")[0].lstrip("+") == key for o in overrides)
 
@@ -204,8 +214,16 @@ def check_arguments(argv: list[str]) -> Checked:
     name = args.config_name or composition.CONFIG_NAME
     if args.multirun:
         composed = None
-        for cell in sweep_cells(overrides, name):
-            composed = composition.compose(cell, name)
+        cells = sweep_cells(overrides, name)
+        for cell in cells:
+            try:
+                composed = composition.compose(cell, name)
+            except ConfigError as exc:  # Hydra's launcher would stop the sweep at this job
+                if not any(_composes(other, name) for other in cells if other is not cell):
+                    raise  # a typo every job shares
+                job_name = ",".join(o for o in cell if o not in overrides)
+                raise ConfigError(f"the job {job_name}: {exc} (every job of a sweep must "
+                                  "compose; none has started)") from None
             if "BasicSweeper" not in str(composed.cfg.hydra.sweeper.get("_target_")):
                 break  # Optuna & co. choose their cells as they go: the base config is checked
         sweep_dir = None
@@ -249,7 +267,8 @@ def help_text(argv: list[str]) -> str:
         cfg, preset = composition.compose_in(loader, overrides, args.config_name or
                                              composition.CONFIG_NAME)
         groups = [f"  {group}: {', '.join(loader.get_group_options(group))}"
-                  for group in sorted(loader.list_groups("")) if group != "hydra"]
+                  for group in [*sorted(loader.list_groups("")), "hydra/launcher"]
+                  if group != "hydra"]  # launchers with -m: local_parallel, slurm are ours
     tree = OmegaConf.to_container(cfg, resolve=False)
     del tree["hydra"]
     given = " ".join(args.overrides)
@@ -306,6 +325,8 @@ def cli(argv: list[str] | None = None) -> None:
         argv, sweep_dir, _claimed = check_arguments(argv)
     except ConfigError as exc:
         console.error(PROG, str(exc))
+    except KeyboardInterrupt:  # while composing: nothing was written
+        console.error(PROG, "interrupted before the run started", 130, kind="stopped")
     for line in repeated_keys(given):
         print(f"{PROG}: warning: {line}", file=sys.stderr)
     sys.argv[1:] = argv

@@ -38,8 +38,18 @@ BAD_INPUT = [
                           "td3_pusher, or ~preset for none"),
     (["algo=ddgp"], "algo=ddgp is not an option of algo: choose one of ddpg, reinforce, td3"),
     (["algo=ddpg", "env=pusher", "preset=td3_pusher"],
-     "preset=td3_pusher is tuned for algo=td3, not algo=ddpg: run algo=td3 (its preset comes "
-     "with it), or choose another preset"),
+     "preset=td3_pusher is tuned for algo=td3, not algo=ddpg: add algo=td3, or choose another "
+     "preset"),
+    (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "preset=ddpg_pusher"],
+     "preset=ddpg_pusher is tuned for env=pusher, not env=gym: add env=pusher, or choose "
+     "another preset"),
+    (["env=gym", "env.id=FrozenLake-v1"],
+     "reinforce needs flat Box observations; FrozenLake-v1 has Discrete(16) (register the env "
+     "wrapped in gymnasium's FlattenObservation in a module of your own, then "
+     "env.id=<module>:<its id>)"),
+    (["preset=ddpg_seed"],  # its keys are not REINFORCE's: Hydra's error ended at a colon
+     "preset=ddpg_seed is tuned for algo=ddpg, not algo=reinforce: add algo=ddpg, or choose "
+     "another preset"),
     (["+algo.lrr=1"], "algo.lrr is not a key of algo=reinforce (algo=reinforce has name, lr, "),
     (["algo=ddpg", "algo.lrr=1"], "algo.lrr is not a key of algo=ddpg (algo=ddpg has name, "),
     (["+foo=1"], "foo is not a key of the config (the config has algo, env, seed, "),
@@ -96,6 +106,8 @@ BAD_INPUT = [
      "env.kwargs.g=abc: Pendulum-v1 fails on its first step with these values: TypeError: "),
     (["env=gym", "env.id=Pendulum-v1", "env.kwargs.g=5"],
      "env.kwargs.g is not in env.kwargs yet: add an entry with +env.kwargs.g=5"),
+    (["-m", "algo=reinforce,td3", "env=gym", "env.id=Pendulum-v1", "algo.tau=0.01"],
+     "the job algo=reinforce: algo.tau is not a key of algo=reinforce (algo=reinforce has "),
     (["-m", "algo.lr=interval(0.001,0.01)"],  # Hydra's basic sweeper raised its traceback
      "algo.lr=interval(0.001,0.01) is a search range: a -m grid takes values (a,b,c) or "
      "range(start,stop,step); interval() needs a search, hparams_search=<name> (Optuna)"),
@@ -189,6 +201,8 @@ def test_rl_train_help_lists_groups_without_schemas(tmp_path):
     proc = rl_train("--help", cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "algo: ddpg, reinforce, td3" in proc.stdout
+    launchers = next(ln for ln in proc.stdout.splitlines() if "hydra/launcher:" in ln)
+    assert {"local_parallel", "slurm"} <= set(launchers.split(": ")[1].split(", "))  # README's
     assert "_schema" not in proc.stdout and proc.stderr == ""
     assert files_under(tmp_path) == []
 
@@ -308,6 +322,22 @@ def test_verbose_shows_tensorflows_lines(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_solve_at_the_final_eval_is_a_budget_stop(tmp_path):
+    """REINFORCE ends with the batch of whole episodes that crosses the budget; a threshold
+    first reached at the final eval, there, did not stop the run early."""
+    proc = rl_train("total_env_steps=600", "eval.every_env_steps=5000", "eval.episodes=2",
+                    "eval.heldout_episodes=2", "stop_at_return=1", "progress=false",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (metrics,) = tmp_path.glob("outputs/*/*/metrics.json")
+    metrics = json.loads(metrics.read_text())
+    assert metrics["stop_reason"] == "budget" and metrics["solved"]
+    assert metrics["env_steps_to_solve"] == metrics["env_steps"] >= 600
+    assert (f"rl-train: stopped: total_env_steps reached ({metrics['env_steps']:,} env steps) "
+            f"(threshold 1 first reached at env step {metrics['env_steps']:,})") in \
+        proc.stderr.splitlines()
+
+
 def test_a_ddpg_budget_with_little_learning_is_announced_and_recorded(tmp_path):
     proc = rl_train(*DDPG_TINY, "algo.learning_starts=500", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -174,6 +174,24 @@ def test_report_refuses_comparisons_that_mean_nothing(tmp_path, args, message):
     assert not (tmp_path / "report.md").exists()
 
 
+def test_report_names_every_key_the_groups_differ_in(tmp_path):
+    from omegaconf import OmegaConf
+
+    from rl_runner.report import summarise
+
+    for i, (lr, hidden) in enumerate([(0.1, [32]), (0.2, [64])]):  # an Optuna sweep's trials
+        run = tmp_path / f"job{i}"
+        (run / ".hydra").mkdir(parents=True)
+        OmegaConf.save({"algo": {"lr": lr, "hidden_sizes": hidden}, "env": {"id": "X-v1"}},
+                       run / ".hydra" / "config.yaml")
+        (run / "metrics.json").write_text(json.dumps({
+            "env_steps": 10, "final_eval_return": 1.0, "solved": False,
+            "env_steps_to_solve": None, "stop_reason": "budget"}))
+    text = summarise(tmp_path).text
+    assert ("2 runs in 2 groups, told apart by algo.hidden_sizes (the groups also differ in "
+            "algo.lr).") in text
+
+
 def test_report_statistics_are_rliables_and_curves_share_a_grid():
     import numpy as np
 

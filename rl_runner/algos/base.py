@@ -306,7 +306,10 @@ class Trainer:
         return self.checkpoints.manager.latest_checkpoint
 
     def _early_stopped(self) -> bool:
-        return self.cfg.early_stop and self.solved_at is not None
+        """Stopped at the threshold, before the budget (a solve at the final eval, at or past
+        total_env_steps, is a budget stop that solved)."""
+        return (self.cfg.early_stop and self.solved_at is not None
+                and self.solved_at[0] < self.cfg.total_env_steps)
 
     def _evaluate(self) -> None:
         self.next_eval = _after(self.env_steps, self.next_eval, self.cfg.eval.every_env_steps)
