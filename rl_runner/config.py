@@ -135,7 +135,8 @@ class EvalConfig:
 
     every_env_steps: int = knob("evaluate every N env steps (and at the end)", ge=1)
     episodes: int = knob("episodes per periodic evaluation (the run's eval start states, "
-                         "which also choose checkpoints/best)", ge=1)
+                         "which also choose checkpoints/best; their std needs two or more)",
+                         ge=2)
     heldout_episodes: int = knob("episodes from held-out start states that score the final "
                                  "policy and the best checkpoint at the end: the run's result "
                                  "(its 95 % CI needs two or more)", ge=2)

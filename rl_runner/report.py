@@ -149,6 +149,9 @@ class Report:
     failures: list[Run]
 
 
+FEW_RUNS = 5  # below this many runs a group's bootstrap CI gets a caveat
+
+
 def fmt(stat: tuple[float, float, float]) -> str:
     return f"{stat[0]:.2f} [{stat[1]:.2f}, {stat[2]:.2f}]"
 
@@ -199,6 +202,11 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
         lines.append(f"| {number} | {name} | {len(ok)} | {failed} | {fmt(stats[name]['mean'])} "
                      f"| {fmt(stats[name]['iqm'])} | {std} | {len(solved)}/{len(ok)} | "
                      f"{steps} |")
+    few = [str(n) for n, ok in enumerate(done.values(), 1) if 1 < len(ok) < FEW_RUNS]
+    if few:  # a bootstrap of 2 runs spans their min and max
+        which = f"Group {few[0]} has" if len(few) == 1 else f"Groups {', '.join(few)} have"
+        lines += ["", f"{which} fewer than {FEW_RUNS} runs: a bootstrap CI of that few is "
+                  "rough (of 2 runs, their min and max); more seeds narrow it."]
     if compare:
         lines += ["", *compare_groups(done, compare)]
     if normalize:

@@ -119,7 +119,7 @@ def test_wrong_type_fails_at_composition():
     ("algo.activation=sigmoidish", "algo.activation='sigmoidish' is not allowed: choose one of"),
     ("num_envs=0", "num_envs=0 is out of range: must be >= 1"),
     ("total_env_steps=0", "total_env_steps=0 is out of range"),
-    ("eval.episodes=0", "eval.episodes=0 is out of range: must be >= 1"),
+    ("eval.episodes=0", "eval.episodes=0 is out of range: must be >= 2"),
     ("algo.entropy_coef=-0.1", "algo.entropy_coef=-0.1 is out of range: must be >= 0"),
     ("device=tpu", "device='tpu' is not allowed: choose one of auto, cpu, gpu"),
 ])

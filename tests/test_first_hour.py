@@ -43,6 +43,8 @@ BAD_INPUT = [
     (["algo=ddpg", "env=gym", "env.id=Pendulum-v1", "preset=ddpg_pusher"],
      "preset=ddpg_pusher is tuned for env=pusher, not env=gym: add env=pusher, or choose "
      "another preset"),
+    (["eval.episodes=1"],  # its std was recorded as 0.0
+     "eval.episodes=1 is out of range: must be >= 2 (episodes per periodic evaluation"),
     (["env=gym", "env.id=FrozenLake-v1"],
      "reinforce needs flat Box observations; FrozenLake-v1 has Discrete(16) (register the env "
      "wrapped in gymnasium's FlattenObservation in a module of your own, then "

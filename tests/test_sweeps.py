@@ -190,6 +190,15 @@ def test_report_names_every_key_the_groups_differ_in(tmp_path):
     text = summarise(tmp_path).text
     assert ("2 runs in 2 groups, told apart by algo.hidden_sizes (the groups also differ in "
             "algo.lr).") in text
+    assert "have fewer than" not in text  # one run a group: no CI to caveat
+    (tmp_path / "job1" / "metrics.json").unlink()
+    (tmp_path / "job1" / ".hydra" / "config.yaml").write_text(
+        (tmp_path / "job0" / ".hydra" / "config.yaml").read_text())  # a second seed of job0
+    (tmp_path / "job1" / "metrics.json").write_text(json.dumps({
+        "env_steps": 10, "final_eval_return": 3.0, "solved": False,
+        "env_steps_to_solve": None, "stop_reason": "budget"}))
+    assert ("Group 1 has fewer than 5 runs: a bootstrap CI of that few is rough (of 2 runs, "
+            "their min and max); more seeds narrow it.") in summarise(tmp_path).text
 
 
 def test_report_statistics_are_rliables_and_curves_share_a_grid():
