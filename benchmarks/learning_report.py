@@ -204,7 +204,7 @@ def shortfall(algo: str, env: str, scores: dict[int, float], best: float, target
 def aggregate(normalised: dict[str, dict[str, list[float]]]) -> tuple[list[str], dict]:
     """IQM and mean of the normalised scores across envs (rliable, stratified bootstrap): their
     table and the statistics; and the figure, the performance profile."""
-    from rl_runner.report import plot_profiles
+    from rl_runner.plots import plot_profiles
     from rl_runner.stats import mean_and_iqm
 
     scores = {algo: np.array([envs[e] for e in sorted(envs)]).T

@@ -17,125 +17,28 @@ With runs on several envs, ``--normalize FILE`` (JSON ``{"<env id>": [low, high]
 random policy's and a reference score) adds the aggregate across envs of each method (the group
 less ``env.id``): mean and IQM of the normalised scores, and their profiles.
 
-Reads event files with ``events.py`` (no TensorFlow import) and configs with OmegaConf; nothing
-is executed or unpickled.
+Runs are read by ``runs.py`` (event files without TensorFlow, configs with OmegaConf; nothing
+is executed or unpickled) and drawn by ``plots.py``.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rl_runner.events import eval_curve
-from rl_runner.stats import (
-    bootstrap_ci,
-    mean_and_iqm,
-    performance_profiles,
-    probability_of_improvement,
-)
-
-IGNORED_KEYS = {"seed", "progress", "device", "threads", "jobs_per_gpu", "verbose", "resume",
-                "search.seeds"}
+from rl_runner.plots import plot_curves, plot_profiles
+from rl_runner.runs import Run, find_runs, group_key, label, label_keys
+from rl_runner.stats import mean_and_iqm, probability_of_improvement
 
 
 def fail(message: str) -> None:
     """Bad input: one line, exit status 2."""
     print(f"rl-report: error: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-@dataclass
-class Run:
-    path: Path
-    config: dict
-    metrics: dict | None = None
-    error: str | None = None
-    curve: list[tuple[int, float]] = field(default_factory=list)
-
-    @property
-    def score(self) -> float:
-        """The held-out return (the last eval for runs saved before it existed)."""
-        heldout = self.metrics.get("heldout")
-        return heldout["mean"] if heldout else self.metrics["final_eval_return"]
-
-
-def flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in d.items():
-        if isinstance(value, dict) and value:
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list) else value
-    return out
-
-
-def find_runs(root: Path) -> list[Run]:
-    from omegaconf import OmegaConf
-
-    runs = []
-    for cfg_path in sorted(root.rglob(".hydra/config.yaml")):
-        run_dir = cfg_path.parent.parent
-        config = flat(OmegaConf.to_container(OmegaConf.load(cfg_path)))
-        failure, metrics = run_dir / "failure.json", run_dir / "metrics.json"
-        if failure.exists():
-            runs.append(Run(run_dir, config, error=json.loads(failure.read_text())["error"]))
-        elif metrics.exists():
-            m = json.loads(metrics.read_text())
-            if "env_steps" in m:  # a single-seed run (a search job's summary has none)
-                runs.append(Run(run_dir, config, metrics=m, curve=eval_curve(run_dir)))
-    return runs
-
-
-def group_key(runs: list[Run], ignore=IGNORED_KEYS) -> list[str]:
-    """The keys that tell the runs apart: two runs that both have the key hold different values
-    (seed and runtime keys aside). A key only some runs have, another algorithm's, is told by the
-    key that chose it (``algo.name``)."""
-    keys = set().union(*(r.config for r in runs))
-    return [k for k in sorted(keys) if k not in ignore and len(
-        {json.dumps(r.config[k], default=str) for r in runs if k in r.config}) > 1]
-
-
-FIRST_KEYS = ("algo.name", "env.id")  # named first in labels
-
-
-def label_keys(runs: list[Run], keys: list[str]) -> list[str]:
-    """The fewest of ``keys`` that still tell the groups apart, ``algo.name`` and ``env.id``
-    first: a key is named only where the keys before it leave runs together that it splits
-    (``algo=td3`` needs no ``algo.policy_delay=2`` beside it)."""
-    ordered = [k for k in FIRST_KEYS if k in keys] + [k for k in keys if k not in FIRST_KEYS]
-    named: list[str] = []
-    for key in ordered:
-        together: dict[str, set] = {}
-        for run in runs:
-            values = together.setdefault(label(run, named), set())
-            values.add(json.dumps(run.config.get(key), default=str))
-        if any(len(values) > 1 for values in together.values()):
-            named.append(key)
-    return named
-
-
-def label(run: Run, keys: list[str]) -> str:
-    return ", ".join(f"{k}={run.config[k]}" for k in keys if k in run.config) or "all runs"
-
-
-# ---------------------------------------------------------------------------------------------
-# Curves on a common grid
-# ---------------------------------------------------------------------------------------------
-def common_grid(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
-    """Every run's eval curve on the steps that all of them cover: from the latest first eval to
-    the earliest last one, a run that stopped because it solved holding its last value. Returns
-    (steps, values[runs, steps])."""
-    end_all = max(r.curve[-1][0] for r in runs)
-    ends = [end_all if r.metrics.get("stop_reason") == "threshold" else r.curve[-1][0]
-            for r in runs]
-    start, end = max(r.curve[0][0] for r in runs), min(ends)
-    grid = np.unique([s for r in runs for s, _ in r.curve if start <= s <= end] + [end])
-    values = np.array([np.interp(grid, *zip(*r.curve)) for r in runs])
-    return grid, values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,57 +173,6 @@ def across_envs(done, keys, normalize) -> list[str]:
     lines += [f"| {m} | {s.shape[1]} | {s.shape[0]} | {fmt(stats[m]['mean'])} | "
               f"{fmt(stats[m]['iqm'])} |" for m, s in scores.items()]
     return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# Figures
-# ---------------------------------------------------------------------------------------------
-def plot_curves(groups: dict[str, list[Run]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rng = np.random.default_rng(0)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    thresholds = set()
-    for name, members in groups.items():
-        runs = [r for r in members if r.metrics and r.curve]
-        if not runs:
-            continue
-        thresholds |= {r.metrics.get("stop_at_return") for r in runs}
-        grid, values = common_grid(runs)
-        ax.plot(grid, values.mean(axis=0), label=f"{name} (n={len(runs)})")
-        if len(runs) > 1:
-            lo, hi = np.array([bootstrap_ci(column, rng) for column in values.T]).T
-            ax.fill_between(grid, lo, hi, alpha=0.2)
-    if len(thresholds) == 1 and None not in thresholds:
-        ax.axhline(thresholds.pop(), color="grey", ls="--", lw=1, label="threshold")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("eval return (mean over runs, 95 % CI)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_profiles(scores: dict[str, np.ndarray], path: Path, xlabel: str) -> None:
-    """Performance profiles: per method, the fraction of runs scoring above tau, with CIs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from rliable import plot_utils
-
-    taus, profiles, cis = performance_profiles(scores)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=cis, ax=ax,
-                                         xlabel=xlabel, labelsize="small", ticklabelsize=8)
-    ax.legend([plt.Line2D([], [], color=line.get_color()) for line in ax.lines[:len(scores)]],
-              list(scores), fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def read_normalize(path: Path) -> dict[str, list[float]]:

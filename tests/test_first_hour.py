@@ -238,6 +238,23 @@ def test_rl_train_help_documents_the_keys_its_overrides_compose(tmp_path):
     assert files_under(tmp_path) == []
 
 
+def test_rl_train_help_of_a_search_shows_its_space(tmp_path):
+    proc = rl_train("-m", "hparams_search=reinforce_cartpole", "algo.lr=interval(0.001,0.01)",
+                    "--help", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100
+    space = proc.stdout.split("Searched by Optuna (n_trials 20, direction maximize), each trial "
+                              "the keys above with these drawn:\n")[1]
+    lines = [line.split() for line in re.sub(r"\n +#   ", " ", space).splitlines()]
+    assert ["algo.lr:", "interval(0.001,0.01)", "#", "Adam", "learning", "rate", "(>", "0",
+            "and", "<=", "1)"] in lines  # the command line's range, over the file's
+    assert ["algo.entropy_coef:", "choice(0.0,", "0.001,", "0.01)", "#", "weight", "of", "the",
+            "entropy", "bonus", "in", "the", "loss", "(>=", "0)"] in lines
+    grid = rl_train("-m", "seed=1,2", "--help", cwd=tmp_path, timeout=120)
+    assert grid.returncode == 0 and "Searched by" not in grid.stdout  # a grid's jobs: the keys
+    assert files_under(tmp_path) == []
+
+
 # --------------------------------------------------------------------------------------------
 # Run dirs of their own
 # --------------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def test_cluster_launchers_run_a_job(tmp_path, launcher):
 def test_report_groups_by_what_varies_and_bootstraps_the_mean():
     import numpy as np
 
-    from rl_runner.report import Run, group_key, label_keys
+    from rl_runner.runs import Run, group_key, label_keys
     from rl_runner.stats import bootstrap_ci
 
     runs = [Run(Path(f"r{i}"), {"algo.lr": lr, "seed": s, "progress": False, "env.id": "X"})
@@ -204,7 +204,7 @@ def test_report_names_every_key_the_groups_differ_in(tmp_path):
 def test_report_statistics_are_rliables_and_curves_share_a_grid():
     import numpy as np
 
-    from rl_runner.report import Run, common_grid
+    from rl_runner.runs import Run, common_grid
     from rl_runner.stats import mean_and_iqm, performance_profiles, probability_of_improvement
 
     scores = np.arange(1.0, 9.0)[:, None]  # 8 runs of one task
