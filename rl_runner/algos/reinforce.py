@@ -157,10 +157,11 @@ class ReinforceTrainer(Trainer):
         self.actor = NumpyPolicy(self.policy, self.algo.activation, spec)
         action_spec = (tf.TensorSpec([None], tf.int32) if spec.discrete
                        else tf.TensorSpec([None, spec.num_actions], tf.float32))
-        # One signature for every batch length: the update never retraces.
-        self.update = tf.function(self._update, input_signature=[
+        # One signature for every batch length: the update never retraces. Called as the
+        # concrete function, which skips tf.function's per-call argument binding.
+        self.update = tf.function(self._update).get_concrete_function(
             tf.TensorSpec([None, spec.obs_dim], tf.float32), action_spec,
-            tf.TensorSpec([None], tf.float32)])
+            tf.TensorSpec([None], tf.float32))
 
     @staticmethod
     def build_policy(spec: EnvSpec, algo: ReinforceConfig) -> Policy:
