@@ -288,11 +288,14 @@ def run_warnings(cfg: Config) -> list[str]:
     kept in ``metrics.json``)."""
     warnings = []
     starts = getattr(cfg.algo, "learning_starts", None)
-    if starts is not None and cfg.total_env_steps - starts < 2 * cfg.eval.every_env_steps:
-        warnings.append(f"only {cfg.total_env_steps - starts} of total_env_steps="
-                        f"{cfg.total_env_steps} come after algo.learning_starts={starts}: fewer "
-                        f"than two evaluations (eval.every_env_steps="
-                        f"{cfg.eval.every_env_steps}) of a learning policy")
+    total, every = cfg.total_env_steps, cfg.eval.every_env_steps
+    if starts is not None:  # evals at each multiple of every, and at the end
+        learning = total // every - starts // every + (total % every > 0)
+        if learning < 2:
+            warnings.append(f"only {learning} evaluation{'s' * (learning != 1)} of "
+                            f"total_env_steps={total} (eval.every_env_steps={every}) come"
+                            f"{'s' * (learning == 1)} after algo.learning_starts={starts}: "
+                            "fewer than two of a learning policy")
     return warnings
 
 

@@ -87,7 +87,10 @@ def annotated(tree: dict, prefix: str = "", indent: str = "",
         doc = meta.get("doc", "") + rule
         if doc:
             column = max(len(text), 34)
-            wrapped = textwrap.wrap(doc, max(40, 95 - column), break_on_hyphens=False)
+            if column > 55:  # a long value: its doc starts on the next line
+                lines.append(text)
+                text, column = "", 34
+            wrapped = textwrap.wrap(doc, 95 - column, break_on_hyphens=False)
             wrapped = [part.replace("\0", " ") for part in wrapped]
             lines.append(f"{text:<{column}} # {wrapped[0]}")
             lines.extend(f"{'':<{column}} #   {more}" for more in wrapped[1:])

@@ -83,12 +83,13 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
     score = "the held-out return" if heldout == finished else (
         f"the held-out return ({heldout} of {finished} finished runs; the others, saved before "
         "held-out scoring, their last eval)")
-    told = ", ".join(keys) or "(nothing but the seed)"
+    told = f", told apart by {', '.join(keys)}" if keys else (
+        "" if len(runs) == 1 else ", which differ in nothing but the seed")
     if also:  # the labels name the fewest keys; the reader must not credit them alone
         told += f" (the groups also differ in {', '.join(also)})"
     lines = [f"# Report: {root}", "",
-             f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}, told apart by "
-             f"{told}. Score: {score}. Mean and IQM "
+             f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}{told}. "
+             f"Score: {score}. Mean and IQM "
              "over a group's runs with stratified bootstrap 95 % CIs; std with ddof 1.", "",
              "| # | group | runs | failed | mean [95 % CI] | IQM [95 % CI] | std "
              "| reached threshold | env steps to threshold |",
@@ -110,6 +111,12 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
         which = f"Group {few[0]} has" if len(few) == 1 else f"Groups {', '.join(few)} have"
         lines += ["", f"{which} fewer than {FEW_RUNS} runs: a bootstrap CI of that few is "
                   "rough (of 2 runs, their min and max); more seeds narrow it."]
+    single = [str(n) for n, ok in enumerate(done.values(), 1) if len(ok) == 1]
+    if single:
+        which = f"Group {single[0]} has" if len(single) == 1 else \
+            f"Groups {', '.join(single)} have"
+        lines += ["", f"{which} one run: its CI is that run's score, with no spread to "
+                  "estimate; more seeds give it one."]
     if compare:
         lines += ["", *compare_groups(done, compare)]
     if normalize:
@@ -131,12 +138,14 @@ def compare_groups(done: dict[str, list[Run]], compare: tuple[int, int]) -> list
     if compare[0] == compare[1]:
         fail(f"--compare {compare[0]} {compare[1]}: give two different groups")
     a, b = (names[n - 1] for n in compare)
-    if not done[a] or not done[b]:
-        fail("--compare: a group without finished runs")
     envs = sorted({str(r.config.get("env.id")) for r in done[a] + done[b]})
     if len(envs) > 1:
         fail(f"--compare {compare[0]} {compare[1]}: the groups are on different envs "
              f"({', '.join(envs)}), whose returns do not compare; across envs, use --normalize")
+    if len(done[a]) < 2 or len(done[b]) < 2:
+        fail(f"--compare {compare[0]} {compare[1]}: each group needs two or more finished runs "
+             f"(they have {len(done[a])} and {len(done[b])}): of one run each, the probability "
+             "of improvement is 0 or 1; train more seeds")
     p, lo, hi = probability_of_improvement(np.array([[r.score] for r in done[a]]),
                                            np.array([[r.score] for r in done[b]]))
     return [f"Probability of improvement of #{compare[0]} ({a}) over #{compare[1]} ({b}): "
@@ -199,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--normalize", type=Path, metavar="FILE",
                         help='JSON {"<env id>": [low, high]}: aggregate across envs')
     args = parser.parse_args(argv)
+    if args.dir.is_file():
+        fail(f"{args.dir} is a file: give the run or sweep dir (rl-report <dir>)")
     if not args.dir.is_dir():
         fail(f"{args.dir}: no such directory")
     normalize = read_normalize(args.normalize) if args.normalize else None

@@ -62,12 +62,25 @@ OmegaConf.register_new_resolver("job_subdir", _job_subdir, replace=True)
 _claimed: rundir.Claim | None = None
 
 
+class SweepStopped(BaseException):
+    """A signal (Ctrl-C, SIGTERM) stopped a job of a sweep that runs its jobs in this process:
+    the sweep stops with it. A BaseException, because Hydra's job runner turns an Exception
+    into a failed job and goes on to the next."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 def _fail(message: str, code: int, run_dir: str, kind: str = "error") -> float:
     """One line to stderr. A single run exits with ``code``; a run that never started leaves no
     dir behind. A multirun job records ``failure.json`` and returns NaN, so the launcher goes
     on with the other jobs and an Optuna trial counts as failed."""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         name = HydraConfig.get().job.override_dirname or HydraConfig.get().job.num
+        if code >= 128 and "BasicLauncher" in str(HydraConfig.get().launcher.get("_target_")):
+            raise SweepStopped(f"[{name}] {message}; the sweep stops here (its later jobs do "
+                               "not run)", code)
         print(f"{PROG}: {kind}: [{name}] {message}", file=sys.stderr)
         job.record_failure(run_dir, message, code)
         return math.nan
@@ -181,6 +194,55 @@ def sweep_cells(overrides: list[str], name: str = composition.CONFIG_NAME) -> li
     return [fixed]
 
 
+def is_sweep(override: str) -> bool:
+    """Whether a (parseable) override sweeps: ``a,b``, ``choice()``, ``range()``,
+    ``interval()``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides([override])[0].is_sweep_override()
+
+
+def check_search(overrides: list[str]) -> None:
+    """What a search sweeper (Optuna) would take for a hyperparameter but is not one."""
+    seeds = [o for o in overrides if o.partition("=")[0].lstrip("+") == "seed" and is_sweep(o)]
+    if seeds:
+        raise ConfigError(f"{seeds[0]} under a search would tune the seed like a "
+                          "hyperparameter: a trial trains search.seeds seeds (seed, seed+1, "
+                          "...), so set search.seeds=<n> instead")
+
+
+def search_space(cfg: DictConfig, overrides: list[str]) -> dict[str, str]:
+    """A search sweeper's space, key -> range as written: its ``params``, the command line's
+    sweeps over them, less the keys the command line gives one value (that value wins)."""
+    space = {str(k): str(v) for k, v in (cfg.hydra.sweeper.get("params") or {}).items()}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        if is_sweep(override):
+            space[key] = value
+        else:
+            space.pop(key.lstrip("+"), None)
+    return space
+
+
+def search_points(space: dict[str, str]) -> list[list[str]]:
+    """Overrides that each set every searched key to a value the search can draw: a choice's
+    options in turn, a range's or an interval's two ends (Optuna draws both)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser, values = OverridesParser.create(), {}
+    for key, spec in space.items():
+        parsed = parser.parse_overrides([f"{key}={spec}"])[0]
+        if parsed.is_interval_sweep():
+            ends = [parsed.value().start, parsed.value().end]
+        elif parsed.is_range_sweep() and not parsed.value().shuffle:
+            ends = [parsed.value().start, parsed.value().stop]
+        else:
+            ends = list(parsed.sweep_string_iterator()) if parsed.is_sweep_override() else [spec]
+        values[key] = [str(v) for v in ends]
+    count = max((len(v) for v in values.values()), default=0)
+    return [[f"{k}={v[min(i, len(v) - 1)]}" for k, v in values.items()] for i in range(count)]
+
+
 def _composes(overrides: list[str], name: str) -> bool:
     try:
         composition.compose(overrides, name)
@@ -207,7 +269,11 @@ def check_arguments(argv: list[str]) -> Checked:
     args = get_args_parser().parse_args(argv)
     if any(getattr(args, flag) for flag in _INFO_FLAGS):
         return Checked(argv, None, None)
-    if any(a.startswith("resume=") for a in args.overrides) and not args.multirun:
+    resumes = [a for a in args.overrides if a.startswith("resume=")]
+    if resumes and args.multirun:
+        raise ConfigError(f"{resumes[0]} under -m: a resume continues one run, without -m: "
+                          "rl-train resume=<run_dir> (a sweep's job resumes by its own dir)")
+    if resumes:
         return Checked(resume_arguments(argv), None, None)
     overrides = composition.normalise(args.overrides)
     flags = [a for a in argv if a not in args.overrides]
@@ -225,7 +291,15 @@ def check_arguments(argv: list[str]) -> Checked:
                 raise ConfigError(f"the job {job_name}: {exc} (every job of a sweep must "
                                   "compose; none has started)") from None
             if "BasicSweeper" not in str(composed.cfg.hydra.sweeper.get("_target_")):
-                break  # Optuna & co. choose their cells as they go: the base config is checked
+                check_search(overrides)  # Optuna & co. choose their cells as they go: the
+                fixed = [o for o in overrides if not is_sweep(o)]  # ends of their ranges
+                for point in search_points(search_space(composed.cfg, overrides)):
+                    try:
+                        job.prepare(composition.compose([*fixed, *point], name).cfg)
+                    except ConfigError as exc:
+                        raise ConfigError(f"{exc} (a value the search can draw; no trial has "
+                                          "started)") from None
+                break
         sweep_dir = None
         if args.cfg is None and not _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = rundir.claim_sweep(composed.cfg.hydra.sweep.dir)
@@ -287,7 +361,10 @@ def cli(argv: list[str] | None = None) -> None:
     for line in repeated_keys(given):
         print(f"{PROG}: warning: {line}", file=sys.stderr)
     sys.argv[1:] = argv
-    main()
+    try:
+        main()
+    except SweepStopped as stop:
+        console.error(PROG, str(stop), stop.exit_code, kind="stopped")
     failed = _failed_jobs(sweep_dir, start)
     if failed:
         code = 2 if all(f.get("exit_code") == 2 for f in failed) else 1

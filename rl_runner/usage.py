@@ -17,17 +17,18 @@ def help_text(argv: list[str]) -> str:
     from hydra._internal.utils import get_args_parser
 
     from rl_runner.keys import annotated
-    from rl_runner.train import sweep_cells
+    from rl_runner.train import check_search, is_sweep, sweep_cells
 
     args = get_args_parser().parse_args(argv)
     overrides = composition.normalise(args.overrides)
     resume = [o.partition("=")[2] for o in overrides if o.startswith("resume=")]
     if resume and not args.multirun:
         return saved_help(resume[-1])
-    swept = []
+    swept, fixed = [], overrides
     if args.multirun:  # sweep_cells parses them first: a bad one gives its one line
         cells = sweep_cells(overrides, args.config_name or composition.CONFIG_NAME)
-        swept = [o for o in overrides if _is_sweep(o)]
+        swept = [o for o in overrides if is_sweep(o)]
+        fixed = [o for o in overrides if o not in swept]
         overrides = cells[0]
     with composition.session() as loader:
         cfg, preset = composition.compose_in(loader, overrides, args.config_name or
@@ -38,7 +39,9 @@ def help_text(argv: list[str]) -> str:
     tree = OmegaConf.to_container(cfg, resolve=False)
     del tree["hydra"]
     given = " ".join(args.overrides)
-    search = _search_space(cfg, swept) if args.multirun else []
+    search = _search_space(cfg, swept, fixed) if args.multirun else []
+    if search:
+        check_search(swept)
     source = (f"rl-train -m {given}" if search
               else f"the first job of rl-train -m {given}" if args.multirun and given
               else f"rl-train {given}" if given else "rl-train (the defaults)")
@@ -51,27 +54,38 @@ def help_text(argv: list[str]) -> str:
                       cfg.hydra.help.footer.rstrip()])
 
 
-def _is_sweep(override: str) -> bool:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    return OverridesParser.create().parse_overrides([override])[0].is_sweep_override()
-
-
-def _search_space(cfg, swept: list[str]) -> list[str]:
+def _search_space(cfg, swept: list[str], fixed: list[str]) -> list[str]:
     """A search sweeper's (Optuna's) space: its ``params`` with the command line's ranges over
-    them, each key documented; [] under the grid sweeper, whose jobs the keys above show."""
+    them, less the keys the command line fixes, each key documented; [] under the grid
+    sweeper, whose jobs the keys above show."""
     from rl_runner.keys import annotated
+    from rl_runner.train import search_space
 
     sweeper = cfg.hydra.sweeper
     if "BasicSweeper" in str(sweeper.get("_target_")):
         return []
-    space = dict(OmegaConf.to_container(sweeper.get("params") or {}))
-    space.update(o.partition("=")[::2] for o in swept)
+    space = search_space(cfg, [*swept, *fixed])
     name = str(sweeper._target_).rpartition(".")[2].removesuffix("Sweeper")
     rules = ", ".join(f"{k} {sweeper[k]}" for k in ("n_trials", "direction") if k in sweeper)
     return ["", f"Searched by {name} ({rules}), each trial the keys above with these drawn:",
-            *annotated({key: str(value) for key, value in space.items()}, indent="  ",
-                       algo=cfg.algo.name)]
+            *annotated({key: _drawn(key, str(value)) for key, value in space.items()},
+                       indent="  ", algo=cfg.algo.name)]
+
+
+def _drawn(key: str, value: str) -> str:
+    """A search range as written, with what Optuna draws from it where the syntax misleads:
+    a ``range``'s stop is drawn too (Hydra's grid stops before it); ``log``: log-uniform."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweep = OverridesParser.create().parse_overrides([f"{key}={value}"])[0]
+    if sweep.is_range_sweep() and not sweep.value().shuffle:
+        r = sweep.value()
+        return f"{value} = {r.start} to {r.stop}, both included" + (
+            f", step {r.step}" if r.step not in (1, None) else "")
+    if sweep.is_interval_sweep():
+        scale = "log-uniform" if "log" in sweep.value().tags else "uniform"
+        return f"{value} = {scale} in [{sweep.value().start}, {sweep.value().end}]"
+    return value
 
 
 def saved_help(run_dir: str) -> str:

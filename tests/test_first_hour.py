@@ -110,6 +110,16 @@ BAD_INPUT = [
      "env.kwargs.g is not in env.kwargs yet: add an entry with +env.kwargs.g=5"),
     (["-m", "algo=reinforce,td3", "env=gym", "env.id=Pendulum-v1", "algo.tau=0.01"],
      "the job algo=reinforce: algo.tau is not a key of algo=reinforce (algo=reinforce has "),
+    (["-m", "resume=a,b"],  # Hydra's config loader failed at the second job
+     "resume=a,b under -m: a resume continues one run, without -m: rl-train resume=<run_dir>"),
+    (["-m", "hparams_search=reinforce_cartpole", "seed=0,1"],  # Optuna would tune the seed
+     "seed=0,1 under a search would tune the seed like a hyperparameter: a trial trains "
+     "search.seeds seeds (seed, seed+1, ...), so set search.seeds=<n> instead"),
+    (["-m", "hparams_search=reinforce_cartpole", "algo.lr=interval(0.5,2)"],  # Optuna's
+     "algo.lr=2 is out of range: must be > 0 and <= 1 (Adam learning rate) (a value the "
+     "search can draw; no trial has started)"),  # traceback, after a failed trial
+    (["-m", "hparams_search=ddpg_pusher"],  # the search's own space, for another algo
+     "algo.actor_lr is not a key of algo=reinforce (algo=reinforce has "),
     (["-m", "algo.lr=interval(0.001,0.01)"],  # Hydra's basic sweeper raised its traceback
      "algo.lr=interval(0.001,0.01) is a search range: a -m grid takes values (a,b,c) or "
      "range(start,stop,step); interval() needs a search, hparams_search=<name> (Optuna)"),
@@ -245,11 +255,17 @@ def test_rl_train_help_of_a_search_shows_its_space(tmp_path):
     assert max(len(line) for line in proc.stdout.splitlines()) <= 100
     space = proc.stdout.split("Searched by Optuna (n_trials 20, direction maximize), each trial "
                               "the keys above with these drawn:\n")[1]
-    lines = [line.split() for line in re.sub(r"\n +#   ", " ", space).splitlines()]
-    assert ["algo.lr:", "interval(0.001,0.01)", "#", "Adam", "learning", "rate", "(>", "0",
-            "and", "<=", "1)"] in lines  # the command line's range, over the file's
+    joined = re.sub(r"\n +# ", " # ", re.sub(r"\n +#   ", " ", space))  # a doc under its key
+    lines = [line.split() for line in joined.splitlines()]
+    assert ["algo.lr:", "interval(0.001,0.01)", "=", "uniform", "in", "[0.001,", "0.01]", "#",
+            "Adam", "learning", "rate", "(>", "0", "and", "<=", "1)"] in lines  # over the file's
     assert ["algo.entropy_coef:", "choice(0.0,", "0.001,", "0.01)", "#", "weight", "of", "the",
             "entropy", "bonus", "in", "the", "loss", "(>=", "0)"] in lines
+    assert ["algo.episodes_per_update:", "range(1,", "8)", "=", "1", "to", "8,", "both",
+            "included"] == lines[2][:9]  # Optuna draws the stop too, unlike a -m grid
+    fixed = rl_train("-m", "hparams_search=reinforce_cartpole", "algo.entropy_coef=0.01",
+                     "--help", cwd=tmp_path, timeout=120)  # a value given wins over the range
+    assert fixed.returncode == 0 and "algo.entropy_coef: choice" not in fixed.stdout
     grid = rl_train("-m", "seed=1,2", "--help", cwd=tmp_path, timeout=120)
     assert grid.returncode == 0 and "Searched by" not in grid.stdout  # a grid's jobs: the keys
     assert files_under(tmp_path) == []
@@ -360,8 +376,8 @@ def test_a_solve_at_the_final_eval_is_a_budget_stop(tmp_path):
 def test_a_ddpg_budget_with_little_learning_is_announced_and_recorded(tmp_path):
     proc = rl_train(*DDPG_TINY, "algo.learning_starts=500", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    warning = ("only 100 of total_env_steps=600 come after algo.learning_starts=500: fewer "
-               "than two evaluations (eval.every_env_steps=300) of a learning policy")
+    warning = ("only 1 evaluation of total_env_steps=600 (eval.every_env_steps=300) comes "
+               "after algo.learning_starts=500: fewer than two of a learning policy")
     assert f"rl-train: warning: {warning}" in proc.stderr.splitlines()
     assert "(preset ddpg_pusher, CPU:0)" in proc.stderr
     (metrics,) = tmp_path.glob("outputs/*/*/metrics.json")

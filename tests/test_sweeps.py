@@ -81,6 +81,29 @@ def test_a_failing_cell_is_reported_and_the_others_complete(tmp_path):
     assert "## Failed jobs" in report and "algo.lr=-1 is out of range" in report
 
 
+def test_ctrl_c_stops_the_whole_sweep_and_keeps_the_job_resumable(tmp_path):
+    import signal
+    import time
+
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "rl_runner.train", "-m", "seed=0,1", "total_env_steps=200000",
+           "early_stop=false", "checkpoint.every_env_steps=1000", "progress=false",
+           f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not list(sweep.glob("*/checkpoints/checkpoint")):  # the first job, mid-training
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    (job,) = [p for p in sweep.iterdir() if p.is_dir() and p.name != ".hydra"]  # no seed=1
+    assert "seed=0" in job.name and not list(sweep.rglob("failure.json"))
+    assert err.strip().splitlines()[-1].endswith(
+        f"Resume with: rl-train resume={job}; the sweep stops here (its later jobs do not run)")
+
+
 def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
     from rl_runner.train import JOB_DIR_NAME_MAX, _job_subdir
 
@@ -146,6 +169,8 @@ def test_report_groups_by_what_varies_and_bootstraps_the_mean():
 
 @pytest.mark.parametrize("args, message", [
     (["--compare", "1", "1"], "--compare 1 1: give two different groups"),
+    (["{run}/metrics.json"], "{run}/metrics.json is a file: give the run or sweep dir "
+                             "(rl-report <dir>)"),
     (["--compare", "1", "3"], "--compare 3: groups are numbered 1 to 2 (the # column)"),
     (["--compare", "1", "2"], "--compare 1 2: the groups are on different envs (Acrobot-v1, "
                               "CartPole-v1), whose returns do not compare; across envs, use "
@@ -166,15 +191,17 @@ def test_report_refuses_comparisons_that_mean_nothing(tmp_path, args, message):
             "env_steps_to_solve": None, "stop_reason": "budget"}))
     normalize = tmp_path / "normalize.json"
     normalize.write_text(json.dumps({"CartPole-v1": [500, 0], "Acrobot-v1": [-500, -60]}))
-    argv = [str(tmp_path), *(a.format(normalize=normalize) for a in args)]
+    given = [a.format(normalize=normalize, run=run) for a in args]
+    argv = given if given[0].endswith(".json") else [str(tmp_path), *given]
     proc = subprocess.run([sys.executable, "-m", "rl_runner.report", *argv],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip() == f"rl-report: error: {message.format(normalize=normalize)}"
+    expected = message.format(normalize=normalize, run=run)
+    assert proc.stderr.strip() == f"rl-report: error: {expected}"
     assert not (tmp_path / "report.md").exists()
 
 
-def test_report_names_every_key_the_groups_differ_in(tmp_path):
+def test_report_names_every_key_the_groups_differ_in(tmp_path, capsys):
     from omegaconf import OmegaConf
 
     from rl_runner.report import summarise
@@ -190,7 +217,14 @@ def test_report_names_every_key_the_groups_differ_in(tmp_path):
     text = summarise(tmp_path).text
     assert ("2 runs in 2 groups, told apart by algo.hidden_sizes (the groups also differ in "
             "algo.lr).") in text
-    assert "have fewer than" not in text  # one run a group: no CI to caveat
+    assert "have fewer than" not in text and ("Groups 1, 2 have one run: its CI is that run's "
+                                              "score, with no spread to estimate") in text
+    with pytest.raises(SystemExit) as stop:
+        summarise(tmp_path, compare=(1, 2))
+    assert stop.value.code == 2 and capsys.readouterr().err == (
+        "rl-report: error: --compare 1 2: each group needs two or more finished runs (they "
+        "have 1 and 1): of one run each, the probability of improvement is 0 or 1; train more "
+        "seeds\n")
     (tmp_path / "job1" / "metrics.json").unlink()
     (tmp_path / "job1" / ".hydra" / "config.yaml").write_text(
         (tmp_path / "job0" / ".hydra" / "config.yaml").read_text())  # a second seed of job0
