@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rl_runner.checks import repeated
 from rl_runner.config import ConfigError
 
 PROG = "rl-eval"
@@ -75,9 +76,9 @@ def parse_options(items: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = Parser(
         prog=PROG, usage=f"{PROG} [-h] run_dir [key=value ...]",
-        description="Evaluate (and render) a trained rl_runner run on its held-out "
-        "start states (never used in training's evals): prints mean ± std and the 95 % CI, "
-        "writes eval.json (and the video) into the run dir.",
+        description="Evaluate (and render) a trained rl_runner run on its held-out start states\n"
+        "(never used in training's evals): prints mean ± std and the 95 % CI, writes\n"
+        "eval.json (and the video) into the run dir.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="options (key=value, defaults first):\n"
                "  episodes=N               greedy episodes (>= 2); default: the run's "
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     if {"-h", "--help"} & set(argv):
         parser.parse_args(["-h"])
     run_dir, options = split_arguments(argv)
+    for line in repeated(options):  # as rl-train: the last one is used
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
     opts = parse_options(options)
 
     from rl_runner.evaluation import EVAL_FILE, evaluate_run

@@ -416,7 +416,7 @@ def test_readme_savedmodel_snippet_runs_as_written(tmp_path, args, env_id):
 def test_rl_eval_help_states_its_defaults():
     proc = subprocess.run([sys.executable, "-m", "rl_runner.eval_cli", "--help"],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0
+    assert proc.returncode == 0 and max(len(line) for line in proc.stdout.splitlines()) <= 100
     for default in ("eval.heldout_episodes", "checkpoint=latest|best", "render=none|gif|mp4",
                     "fps=30"):
         assert default in proc.stdout

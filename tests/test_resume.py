@@ -322,8 +322,10 @@ def test_rl_eval_writes_eval_json_and_a_gif(tmp_path, overrides, length):
 
     metrics = train_in_process([*overrides, "total_env_steps=1000",
                                 "eval.heldout_episodes=7"], tmp_path)
-    proc = rl_eval("checkpoint=latest", "render=gif", str(tmp_path))  # options first, too
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = rl_eval("checkpoint=best", "checkpoint=latest", "render=gif", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]  # options first, too; the last one wins
+    assert ("rl-eval: warning: checkpoint is given twice (checkpoint=best, then "
+            "checkpoint=latest): the last one is used") in proc.stderr.splitlines()
     report = json.loads((tmp_path / "eval.json").read_text())
     # the latest checkpoint on the run's held-out states: its metrics.json score, exactly
     assert report["states"] == "heldout" and report["episodes"] == 7
