@@ -17,19 +17,16 @@ def help_text(argv: list[str]) -> str:
     from hydra._internal.utils import get_args_parser
 
     from rl_runner.keys import annotated
-    from rl_runner.train import check_search, is_sweep, sweep_cells
+    from rl_runner.sweeps import check_search, sweep_cells
 
     args = get_args_parser().parse_args(argv)
     overrides = composition.normalise(args.overrides)
     resume = [o.partition("=")[2] for o in overrides if o.startswith("resume=")]
     if resume and not args.multirun:
         return saved_help(resume[-1])
-    swept, fixed = [], overrides
+    given = overrides
     if args.multirun:  # sweep_cells parses them first: a bad one gives its one line
-        cells = sweep_cells(overrides, args.config_name or composition.CONFIG_NAME)
-        swept = [o for o in overrides if is_sweep(o)]
-        fixed = [o for o in overrides if o not in swept]
-        overrides = cells[0]
+        overrides = sweep_cells(given, args.config_name or composition.CONFIG_NAME)[0]
     with composition.session() as loader:
         cfg, preset = composition.compose_in(loader, overrides, args.config_name or
                                              composition.CONFIG_NAME)
@@ -38,13 +35,13 @@ def help_text(argv: list[str]) -> str:
                   if group != "hydra"]  # launchers with -m: local_parallel, slurm are ours
     tree = OmegaConf.to_container(cfg, resolve=False)
     del tree["hydra"]
-    given = " ".join(args.overrides)
-    search = _search_space(cfg, swept, fixed) if args.multirun else []
+    search = _search_space(cfg, given) if args.multirun else []
     if search:
-        check_search(swept)
-    source = (f"rl-train -m {given}" if search
-              else f"the first job of rl-train -m {given}" if args.multirun and given
-              else f"rl-train {given}" if given else "rl-train (the defaults)")
+        check_search(given)
+    line = " ".join(args.overrides)
+    source = (f"rl-train -m {line}" if search
+              else f"the first job of rl-train -m {line}" if args.multirun and line
+              else f"rl-train {line}" if line else "rl-train (the defaults)")
     merged = f", the preset {preset} merged" if preset else ""
     merged += ", before the search draws the keys below" if search else ""
     title = textwrap.wrap(f"Keys (key=value) of {source}{merged}:", 100, break_on_hyphens=False)
@@ -54,38 +51,22 @@ def help_text(argv: list[str]) -> str:
                       cfg.hydra.help.footer.rstrip()])
 
 
-def _search_space(cfg, swept: list[str], fixed: list[str]) -> list[str]:
+def _search_space(cfg, overrides: list[str]) -> list[str]:
     """A search sweeper's (Optuna's) space: its ``params`` with the command line's ranges over
     them, less the keys the command line fixes, each key documented; [] under the grid
     sweeper, whose jobs the keys above show."""
     from rl_runner.keys import annotated
-    from rl_runner.train import search_space
+    from rl_runner.sweeps import drawn, is_search, search_space
 
-    sweeper = cfg.hydra.sweeper
-    if "BasicSweeper" in str(sweeper.get("_target_")):
+    if not is_search(cfg):
         return []
-    space = search_space(cfg, [*swept, *fixed])
+    sweeper = cfg.hydra.sweeper
+    space = search_space(cfg, overrides)
     name = str(sweeper._target_).rpartition(".")[2].removesuffix("Sweeper")
     rules = ", ".join(f"{k} {sweeper[k]}" for k in ("n_trials", "direction") if k in sweeper)
     return ["", f"Searched by {name} ({rules}), each trial the keys above with these drawn:",
-            *annotated({key: _drawn(key, str(value)) for key, value in space.items()},
+            *annotated({key: drawn(key, str(spec))[1] for key, spec in space.items()},
                        indent="  ", algo=cfg.algo.name)]
-
-
-def _drawn(key: str, value: str) -> str:
-    """A search range as written, with what Optuna draws from it where the syntax misleads:
-    a ``range``'s stop is drawn too (Hydra's grid stops before it); ``log``: log-uniform."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    sweep = OverridesParser.create().parse_overrides([f"{key}={value}"])[0]
-    if sweep.is_range_sweep() and not sweep.value().shuffle:
-        r = sweep.value()
-        return f"{value} = {r.start} to {r.stop}, both included" + (
-            f", step {r.step}" if r.step not in (1, None) else "")
-    if sweep.is_interval_sweep():
-        scale = "log-uniform" if "log" in sweep.value().tags else "uniform"
-        return f"{value} = {scale} in [{sweep.value().start}, {sweep.value().end}]"
-    return value
 
 
 def saved_help(run_dir: str) -> str:

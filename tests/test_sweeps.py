@@ -105,7 +105,7 @@ def test_ctrl_c_stops_the_whole_sweep_and_keeps_the_job_resumable(tmp_path):
 
 
 def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
-    from rl_runner.train import JOB_DIR_NAME_MAX, _job_subdir
+    from rl_runner.sweeps import JOB_DIR_NAME_MAX, _job_subdir
 
     short = "algo.lr=0.001,seed=1"
     assert _job_subdir(short, 3) == short
