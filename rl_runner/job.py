@@ -132,27 +132,34 @@ def run(typed: Config, spec, run_dir: str, preset: str | None = None):
 class SeedsMetrics:
     """What a job of ``search.seeds`` seeds reports (its ``metrics.json``)."""
 
-    final_eval_return: float  # the mean over the seeds
+    final_eval_return: float  # the mean over the seeds: a search's objective
     seeds: list[int]
     final_eval_return_per_seed: list[float]
+    heldout_return_per_seed: list[float] = dataclasses.field(default_factory=list)  # results
 
 
 def train_seeds(typed: Config, spec, run_dir: str, preset: str | None) -> SeedsMetrics:
     """Train ``search.seeds`` seeds (seed, seed+1, ...) one after another, each in
     ``<run_dir>/seed=<s>/`` with its own config; writes their summary to ``metrics.json``."""
-    finals = {}
+    finals, heldout = {}, {}
     for seed in range(typed.seed, typed.seed + typed.search.seeds):
         one = dataclasses.replace(typed, seed=seed, search=dataclasses.replace(typed.search,
                                                                               seeds=1))
         seed_dir = Path(run_dir) / f"seed={seed}"
         (seed_dir / ".hydra").mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.structured(one), seed_dir / ".hydra" / "config.yaml")
-        finals[seed] = run(one, spec, str(seed_dir), preset).final_eval_return
+        metrics = run(one, spec, str(seed_dir), preset)
+        finals[seed], held = metrics.final_eval_return, metrics.heldout
+        heldout[seed] = held.mean
+        say(f"seed {seed}: final eval return {finals[seed]:.2f}; held-out return "
+            f"{held.mean:.2f} ± {held.std:.2f}, 95 % CI [{held.ci95[0]:.2f}, {held.ci95[1]:.2f}] "
+            f"over {held.episodes} episodes")
     summary = SeedsMetrics(sum(finals.values()) / len(finals), list(finals),
-                           list(finals.values()))
+                           list(finals.values()), list(heldout.values()))
     (Path(run_dir) / METRICS_FILE).write_text(
         json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
-    say(f"mean final eval return {summary.final_eval_return:.2f} over seeds {summary.seeds}")
+    say(f"seeds {summary.seeds}: mean final eval return {summary.final_eval_return:.2f} (what "
+        f"a search maximises); mean held-out return {sum(heldout.values()) / len(heldout):.2f}")
     return summary
 
 

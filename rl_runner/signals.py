@@ -9,28 +9,44 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 
 CAUGHT = (signal.SIGINT, signal.SIGTERM)
+# One Ctrl-C reaches every process of the terminal's group, and a parallel sweep's rl-train
+# forwards it to its job processes too: the same signal this soon after the first is that one.
+ECHO_SECONDS = 2.0
 
 
 class StopSignals:
     """``with StopSignals() as stops:`` catches the signals for the block; ``stops.received``
-    is the first one caught (None: none yet). The previous handlers come back on exit."""
+    is the first one caught (None: none yet). The previous handlers come back on exit.
+    ``first(signum)``, where given, replaces the training loop's line on the first signal."""
 
-    def __init__(self):
+    def __init__(self, first: Callable[[int], None] | None = None):
         self.received: int | None = None
+        self._at = 0.0
+        self._first = first
         self._previous: dict = {}
 
     def _handle(self, signum, _frame) -> None:
+        if signum == self.received and time.monotonic() - self._at < ECHO_SECONDS:
+            return  # the first one's echo (see ECHO_SECONDS), not a second
         if self.received is not None:
             print("\nrl-train: second interrupt: exiting now; the previous checkpoint is kept",
                   file=sys.stderr)
             sys.stderr.flush()
             os._exit(128 + signum)
-        self.received = signum
-        again = "Ctrl-C again" if signum == signal.SIGINT else "a second signal"
-        print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint ({again} "
-              "to exit at once)", file=sys.stderr)
+        self.received, self._at = signum, time.monotonic()
+        if self._first is not None:
+            self._first(signum)
+            return
+        print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint "
+              f"({self.again} to exit at once)", file=sys.stderr)
+
+    @property
+    def again(self) -> str:
+        return "Ctrl-C again" if self.received == signal.SIGINT else "a second signal"
 
     @property
     def name(self) -> str:

@@ -3,7 +3,9 @@ runtime that sweep jobs use. A grid is Hydra's basic sweeper; a search is a swee
 its own points as it goes (Optuna, ``hparams_search=<name>``)."""
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -47,6 +49,70 @@ class SweepStopped(BaseException):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class ParallelStop:
+    """``with ParallelStop(sweep_dir) as stops:`` around a sweep whose jobs run in child
+    processes (``hydra/launcher=local_parallel``). The first SIGINT or SIGTERM reaches each
+    running job (the terminal sends Ctrl-C to all of them; a signal sent to rl-train alone is
+    forwarded), and each finishes its step and checkpoints; a later job does not start
+    (``stopping``). rl-train itself is not interrupted: joblib would kill the jobs mid-save.
+    A second signal exits at once, as in a single run."""
+
+    def __init__(self, sweep_dir: Path):
+        from rl_runner.signals import StopSignals
+
+        self.marker = Path(sweep_dir) / _STOP_MARKER.format(pid=os.getpid())
+        self.signals = StopSignals(first=self._stop)
+
+    def _stop(self, signum: int) -> None:
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.touch()
+        print(f"\nrl-train: {self.signals.name}: each running job finishes its step and saves a "
+              f"checkpoint; no later job starts ({self.signals.again} to exit at once)",
+              file=sys.stderr)
+        for pid in _children():
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    @property
+    def received(self) -> int | None:
+        return self.signals.received
+
+    def __enter__(self) -> ParallelStop:
+        self.signals.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.signals.__exit__(*exc)
+        self.marker.unlink(missing_ok=True)
+
+
+_STOP_MARKER = ".stopping-{pid}"  # in the sweep dir while a stopped sweep's jobs wind down
+
+
+def stopping(sweep_dir: str | Path) -> bool:
+    """In a job process: whether the rl-train that launched it is stopping the sweep."""
+    return (Path(sweep_dir) / _STOP_MARKER.format(pid=os.getppid())).exists()
+
+
+def _children() -> list[int]:
+    """This process's child processes (Linux; elsewhere none are found, and a job process
+    hears a Ctrl-C from the terminal only)."""
+    pids = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids += [int(pid) for pid in task.read_text().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def in_processes(launcher: DictConfig) -> bool:
+    """Whether a launcher runs the jobs side by side in child processes (joblib)."""
+    return "joblib" in str(launcher.get("_target_", ""))
 
 
 def is_search(cfg: DictConfig) -> bool:
@@ -135,6 +201,19 @@ def search_points(space: dict[str, str]) -> list[list[str]]:
     return [[f"{k}={v[min(i, len(v) - 1)]}" for k, v in values.items()] for i in range(count)]
 
 
+def plain_optuna_logs() -> None:
+    """Optuna 2 colours its log lines even where they go to a file or a pipe (a SLURM log,
+    ``| tee``): there, and under ``NO_COLOR``, they are written plain."""
+    if sys.stderr.isatty() and "NO_COLOR" not in os.environ:
+        return
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(levelname)1.1s %(asctime)s] %(message)s"))
+    logging.getLogger("optuna").addHandler(handler)
+
+
 def _parse(override: str):
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -152,7 +231,7 @@ def sweep_runtime(typed: Config) -> None:
         return
     typed.progress = False
     launcher = hydra_cfg.launcher
-    n_jobs = launcher.get("n_jobs", 1) if "joblib" in str(launcher.get("_target_", "")) else 1
+    n_jobs = launcher.get("n_jobs", 1) if in_processes(launcher) else 1
     if n_jobs == 1:
         return
     if typed.threads == 0:

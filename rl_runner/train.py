@@ -12,7 +12,9 @@ module share the name ``rl_runner.train``, so the module forwards the call).
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
 import sys
 import time
 import types
@@ -25,20 +27,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from rl_runner import composition, console, job, rundir
+from rl_runner import composition, console, job, rundir, sweeps
 from rl_runner.config import ConfigError, register_configs
 from rl_runner.errors import RunStopped
 from rl_runner.job import FAILURE_FILE, PROG, RESUME_RUNTIME_KEYS, SeedsMetrics
-from rl_runner.sweeps import (
-    SweepStopped,
-    check_search,
-    is_search,
-    is_sweep,
-    search_points,
-    search_space,
-    sweep_cells,
-    sweep_runtime,
-)
 
 register_configs()
 
@@ -53,10 +45,11 @@ def _fail(message: str, code: int, run_dir: str, kind: str = "error") -> float:
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         name = HydraConfig.get().job.override_dirname or HydraConfig.get().job.num
         if code >= 128 and "BasicLauncher" in str(HydraConfig.get().launcher.get("_target_")):
-            raise SweepStopped(f"[{name}] {message}; the sweep stops here (its later jobs do "
-                               "not run)", code)
+            raise sweeps.SweepStopped(f"[{name}] {message}; the sweep stops here (its later "
+                                      "jobs do not run)", code)
         print(f"{PROG}: {kind}: [{name}] {message}", file=sys.stderr)
-        job.record_failure(run_dir, message, code)
+        if not (code >= 128 and sweeps.stopping(HydraConfig.get().sweep.dir)):
+            job.record_failure(run_dir, message, code)  # a stopped sweep is no job's failure
         return math.nan
     if _claimed is not None and code in (2, 130) and not (_claimed.path / "checkpoints").exists():
         rundir.release(_claimed)  # bad input, or Ctrl-C before the first checkpoint
@@ -74,7 +67,10 @@ def main(cfg: DictConfig) -> float:
     try:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             job.check_job_dir(run_dir)
-        metrics = job.execute(cfg, run_dir, preset, adjust=sweep_runtime)
+            if sweeps.stopping(hydra_cfg.sweep.dir):  # a later job of a stopped sweep
+                shutil.rmtree(run_dir, ignore_errors=True)  # Hydra made it for this job
+                return math.nan
+        metrics = job.execute(cfg, run_dir, preset, adjust=sweeps.sweep_runtime)
     except ConfigError as exc:
         return _fail(str(exc), 2, run_dir)
     except RunStopped as exc:
@@ -134,6 +130,8 @@ class Checked(NamedTuple):
     argv: list[str]  # the arguments to hand to Hydra
     sweep_dir: Path | None  # a multirun's sweep dir
     claim: rundir.Claim | None  # the run dir claimed for a single run
+    search: bool = False  # a multirun whose sweeper draws its points (Optuna)
+    parallel: bool = False  # a multirun whose jobs run side by side in child processes
 
 
 def check_arguments(argv: list[str]) -> Checked:
@@ -155,7 +153,7 @@ def check_arguments(argv: list[str]) -> Checked:
     name = args.config_name or composition.CONFIG_NAME
     if args.multirun:
         composed = None
-        cells = sweep_cells(overrides, name)
+        cells = sweeps.sweep_cells(overrides, name)
         for cell in cells:
             try:
                 composed = composition.compose(cell, name)
@@ -165,10 +163,10 @@ def check_arguments(argv: list[str]) -> Checked:
                 job_name = ",".join(o for o in cell if o not in overrides)
                 raise ConfigError(f"the job {job_name}: {exc} (every job of a sweep must "
                                   "compose; none has started)") from None
-            if is_search(composed.cfg):
-                check_search(overrides)  # Optuna & co. choose their cells as they go: the
-                fixed = [o for o in overrides if not is_sweep(o)]  # ends of their ranges
-                for point in search_points(search_space(composed.cfg, overrides)):
+            if sweeps.is_search(composed.cfg):
+                sweeps.check_search(overrides)  # Optuna & co. choose their cells as they go:
+                fixed = [o for o in overrides if not sweeps.is_sweep(o)]  # their ranges' ends
+                for point in sweeps.search_points(sweeps.search_space(composed.cfg, overrides)):
                     try:
                         job.prepare(composition.compose([*fixed, *point], name).cfg)
                     except ConfigError as exc:
@@ -181,7 +179,8 @@ def check_arguments(argv: list[str]) -> Checked:
             overrides.append(f"hydra.sweep.dir={rundir.quoted(sweep_dir)}")
         elif _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
-        return Checked([*flags, *overrides], sweep_dir, None)
+        return Checked([*flags, *overrides], sweep_dir, None, sweeps.is_search(composed.cfg),
+                       sweeps.in_processes(composed.cfg.hydra.launcher))
     composed = composition.compose(overrides, name)
     sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
     if sweeper not in (None, "basic") and args.cfg is None:  # a single run would ignore it
@@ -228,19 +227,29 @@ def cli(argv: list[str] | None = None) -> None:
 
             print(help_text(argv))
             return
-        argv, sweep_dir, _claimed = check_arguments(argv)
+        checked = check_arguments(argv)
+        argv, sweep_dir, _claimed = checked.argv, checked.sweep_dir, checked.claim
     except ConfigError as exc:
         console.error(PROG, str(exc))
     except KeyboardInterrupt:  # while composing: nothing was written
         console.error(PROG, "interrupted before the run started", 130, kind="stopped")
     for line in repeated_keys(given):
         print(f"{PROG}: warning: {line}", file=sys.stderr)
+    if checked.search:
+        sweeps.plain_optuna_logs()
     sys.argv[1:] = argv
+    parallel = sweeps.ParallelStop(sweep_dir) if checked.parallel and sweep_dir else None
     try:
-        main()
-    except SweepStopped as stop:
+        with parallel or contextlib.nullcontext():
+            main()
+    except sweeps.SweepStopped as stop:
         console.error(PROG, str(stop), stop.exit_code, kind="stopped")
     failed = _failed_jobs(sweep_dir, start)
+    if parallel is not None and parallel.received is not None:
+        before = f"; {len(failed)} job(s) had failed (failure.json)" if failed else ""
+        console.error(PROG, f"{parallel.signals.name}: the sweep stopped: each job it stopped "
+                      "saved a checkpoint and printed the command that resumes it; the later "
+                      f"jobs did not start{before}", 128 + parallel.received, kind="stopped")
     if failed:
         code = 2 if all(f.get("exit_code") == 2 for f in failed) else 1
         console.error(PROG, f"{len(failed)} job(s) of the sweep failed; each wrote "

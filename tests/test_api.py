@@ -166,12 +166,17 @@ def test_interrupted_then_resumed_from_python(in_tmp, monkeypatch):
 
 
 @pytest.mark.slow
-def test_search_seeds_from_python(in_tmp):
+def test_search_seeds_from_python(in_tmp, capsys):
     run = rl_runner.train([*CARTPOLE, "total_env_steps=1000", "search.seeds=2"])
     assert [r.config.seed for r in run.seeds] == [0, 1]
     finals = [r.metrics.final_eval_return for r in run.seeds]
     assert run.metrics.final_eval_return == pytest.approx(np.mean(finals))
     assert run.metrics.final_eval_return_per_seed == finals
+    assert run.metrics.heldout_return_per_seed == [r.metrics.heldout.mean for r in run.seeds]
+    err = capsys.readouterr().err
+    for seed, (final, held) in enumerate(zip(finals, run.metrics.heldout_return_per_seed)):
+        assert f"seed {seed}: final eval return {final:.2f}; held-out return {held:.2f} ± " in err
+    assert f"mean held-out return {np.mean(run.metrics.heldout_return_per_seed):.2f}" in err
 
 
 def test_a_config_error_after_the_claim_releases_the_run_dir(in_tmp):

@@ -51,6 +51,17 @@ def test_stop_signals_record_the_first_and_exit_on_the_second(tmp_path):
                           timeout=60)
     assert proc.returncode == 128 + signal.SIGTERM and "not reached" not in proc.stdout
     assert "SIGINT: finishing this step" in proc.stderr and "second interrupt" in proc.stderr
+    # The same signal within ECHO_SECONDS is the first one reaching this process twice (the
+    # terminal's group and a parallel sweep's forwarding), not a second.
+    script = ("import signal, time; from rl_runner.signals import StopSignals, ECHO_SECONDS\n"
+              "with StopSignals():\n"
+              "    signal.raise_signal(signal.SIGINT); signal.raise_signal(signal.SIGINT)\n"
+              "    print('echo ignored', flush=True); time.sleep(ECHO_SECONDS + 0.1)\n"
+              "    signal.raise_signal(signal.SIGINT); time.sleep(5); print('not reached')\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT and proc.stdout == "echo ignored\n"
+    assert proc.stderr.count("finishing this step") == 1, proc.stderr
 
 
 def test_ctrl_c_before_the_first_checkpoint_leaves_no_run_dir(tmp_path):

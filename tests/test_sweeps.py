@@ -104,6 +104,51 @@ def test_ctrl_c_stops_the_whole_sweep_and_keeps_the_job_resumable(tmp_path):
         f"Resume with: rl-train resume={job}; the sweep stops here (its later jobs do not run)")
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm-to-rl-train"])
+def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_other(tmp_path,
+                                                                                    how):
+    """Ctrl-C at a terminal reaches rl-train and its job processes; SIGTERM sent to rl-train
+    alone is forwarded. Either way each running job saves a checkpoint, the third job never
+    starts, nothing records a failure, and rl-train exits with 128 + the signal, without the
+    traceback that joblib's interrupted wait used to print (it also killed a job mid-save)."""
+    import os
+    import signal
+    import time
+
+    from rl_runner.job import check_resumable
+
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "rl_runner.train", "-m", "hydra/launcher=local_parallel",
+           "seed=0,1,2", "total_env_steps=200000", "early_stop=false",
+           "checkpoint.every_env_steps=1000", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,  # its own terminal group
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 180
+    while len(list(sweep.glob("*/checkpoints/checkpoint"))) < 2:  # both jobs mid-training
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err[-3000:]
+    assert "Traceback" not in err and not list(sweep.rglob("failure.json"))
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name != ".hydra")
+    assert [("seed=0" in j.name, "seed=1" in j.name) for j in jobs] == [(True, False),
+                                                                           (False, True)]
+    for j in jobs:
+        assert f"Resume with: rl-train resume={j}\n" in err
+        check_resumable(str(j))  # a checkpoint, and no metrics.json: it stopped mid-run
+    assert not [p for p in sweep.iterdir() if p.name.startswith(".stopping")]
+    assert err.strip().splitlines()[-1] == (
+        f"rl-train: stopped: {sig.name}: the sweep stopped: each job it stopped saved a "
+        "checkpoint and printed the command that resumes it; the later jobs did not start")
+
+
 def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
     from rl_runner.sweeps import JOB_DIR_NAME_MAX, _job_subdir
 
@@ -124,6 +169,10 @@ def test_optuna_search_with_two_seeds_per_trial(tmp_path):
     assert len(trials) == 2 and all(t["seeds"] == [0, 1] for t in trials)
     for t in trials:  # each trial's objective: the mean over its seeds
         assert t["final_eval_return"] == pytest.approx(sum(t["final_eval_return_per_seed"]) / 2)
+        assert len(t["heldout_return_per_seed"]) == 2
+    assert proc.stderr.count("rl-train: seed ") == 4  # each seed's held-out line
+    # Optuna's own lines, plain in a pipe (Optuna 2 colours them wherever they go)
+    assert "A new study created in RDB" in proc.stderr and "\x1b[" not in proc.stderr
     assert results["best_value"] == pytest.approx(max(t["final_eval_return"] for t in trials))
     assert set(results["best_params"]) == {"algo.lr", "algo.hidden_sizes", "algo.gamma",
                                            "algo.episodes_per_update", "algo.entropy_coef"}
