@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM during training: a stop that loses nothing.
+"""Ctrl-C and SIGTERM during training, and during a parallel sweep: a stop that loses nothing.
 
 The first SIGINT or SIGTERM is only recorded: the loop finishes its step, writes a checkpoint and
 stops (exit status 128 + the signal, with the command that resumes). A second exits at once,
@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 
 CAUGHT = (signal.SIGINT, signal.SIGTERM)
 # One Ctrl-C reaches every process of the terminal's group, and a parallel sweep's rl-train
@@ -18,39 +18,75 @@ CAUGHT = (signal.SIGINT, signal.SIGTERM)
 ECHO_SECONDS = 2.0
 
 
-class StopSignals:
-    """``with StopSignals() as stops:`` catches the signals for the block; ``stops.received``
-    is the first one caught (None: none yet). The previous handlers come back on exit.
-    ``first(signum)``, where given, replaces the training loop's line on the first signal."""
+class Arrivals:
+    """The signals a process receives: the first, and whether a later one is that one's echo
+    (``ECHO_SECONDS``) or a second."""
 
-    def __init__(self, first: Callable[[int], None] | None = None):
+    def __init__(self):
         self.received: int | None = None
         self._at = 0.0
-        self._first = first
-        self._previous: dict = {}
 
-    def _handle(self, signum, _frame) -> None:
+    def arrive(self, signum: int) -> str:
+        """``"first"``, ``"echo"`` or ``"second"``."""
+        if self.received is None:
+            self.received, self._at = signum, time.monotonic()
+            return "first"
         if signum == self.received and time.monotonic() - self._at < ECHO_SECONDS:
-            return  # the first one's echo (see ECHO_SECONDS), not a second
-        if self.received is not None:
-            print("\nrl-train: second interrupt: exiting now; the previous checkpoint is kept",
-                  file=sys.stderr)
-            sys.stderr.flush()
-            os._exit(128 + signum)
-        self.received, self._at = signum, time.monotonic()
-        if self._first is not None:
-            self._first(signum)
-            return
-        print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint "
-              f"({self.again} to exit at once)", file=sys.stderr)
+            return "echo"
+        return "second"
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.received).name if self.received is not None else ""
 
     @property
     def again(self) -> str:
         return "Ctrl-C again" if self.received == signal.SIGINT else "a second signal"
 
+
+def hold() -> None:
+    """A parallel sweep's job process, from its start: SIGINT and SIGTERM are held (blocked,
+    and ignored should a thread not block them), so a process waiting for a job, or starting
+    or ending one, is not killed by them; a training loop acts on one held for it
+    (``StopSignals``)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, CAUGHT)
+    for sig in CAUGHT:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def exit_now(signum: int) -> None:
+    print("\nrl-train: second interrupt: exiting now; the previous checkpoint is kept",
+          file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(128 + signum)
+
+
+class StopSignals:
+    """``with StopSignals() as stops:`` catches the signals for the block; ``stops.received``
+    is the first one caught (None: none yet). The previous handlers come back on exit. The
+    signals are unblocked for the block: a parallel sweep's job process holds them outside its
+    training loop (``hold``), and one that came meanwhile is acted on here."""
+
+    def __init__(self):
+        self.arrivals = Arrivals()
+        self._previous: dict = {}
+        self._mask: set | None = None
+
+    def _handle(self, signum, _frame) -> None:
+        arrival = self.arrivals.arrive(signum)
+        if arrival == "second":
+            exit_now(signum)
+        if arrival == "first":
+            print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint "
+                  f"({self.arrivals.again} to exit at once)", file=sys.stderr)
+
+    @property
+    def received(self) -> int | None:
+        return self.arrivals.received
+
     @property
     def name(self) -> str:
-        return signal.Signals(self.received).name if self.received is not None else ""
+        return self.arrivals.name
 
     def __enter__(self) -> StopSignals:
         for sig in CAUGHT:
@@ -58,10 +94,98 @@ class StopSignals:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: leave signals alone
                 pass
+        if self._previous:
+            self._mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, CAUGHT)
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+            self._mask = None
         for sig, handler in self._previous.items():
             # None: a handler set outside Python, which cannot be put back: the default then
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()
+
+
+STOP_ENV = "RL_RUNNER_SWEEP_STOP"  # a parallel sweep's stop marker, for its job processes
+
+
+class ParallelStop:
+    """``with ParallelStop(sweep_dir) as stops:`` around a sweep whose jobs run side by side in
+    child processes (``hydra/launcher=local_parallel``, ``sweeps.job_processes`` > 1).
+
+    rl-train catches SIGINT and SIGTERM itself: an interrupted wait would make joblib kill the
+    jobs, mid-save. Its job processes hold both signals (``hold``) except in a training
+    loop (``StopSignals``), so one waiting for a job, or starting or ending one, is not killed
+    by them. On the first signal each running job finishes its step and checkpoints (the
+    terminal sends Ctrl-C to every process; a signal sent to rl-train alone is forwarded), and
+    a later job does not start (``stopping``). A second signal exits at once."""
+
+    def __init__(self, sweep_dir: Path):
+        self.arrivals = Arrivals()
+        self.marker = Path(sweep_dir).absolute() / f".stopping-{os.getpid()}-{time.time_ns()}"
+        self._previous: dict = {}
+
+    @property
+    def received(self) -> int | None:
+        return self.arrivals.received
+
+    def _handle(self, signum, _frame) -> None:
+        arrival = self.arrivals.arrive(signum)
+        if arrival == "echo":
+            return
+        _forward(signum)
+        if arrival == "second":
+            self.marker.unlink(missing_ok=True)
+            exit_now(signum)
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.touch()
+        print(f"\nrl-train: {self.arrivals.name}: each running job finishes its step and saves "
+              f"a checkpoint; no later job starts ({self.arrivals.again} to exit at once)",
+              file=sys.stderr)
+
+    def __enter__(self) -> ParallelStop:
+        import functools
+
+        from joblib import parallel, register_parallel_backend
+
+        os.environ[STOP_ENV] = str(self.marker)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in CAUGHT}
+        # Hydra's joblib launcher asks joblib for its "loky" backend by name: that backend,
+        # with each job process holding the signals from its start.
+        self._loky = parallel.BACKENDS["loky"]
+        register_parallel_backend("loky", functools.partial(self._loky, initializer=hold))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from joblib import register_parallel_backend
+
+        register_parallel_backend("loky", self._loky)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        os.environ.pop(STOP_ENV, None)
+        self.marker.unlink(missing_ok=True)
+
+
+def stopping() -> bool:
+    """In a job process of a parallel sweep: whether rl-train is stopping the sweep."""
+    marker = os.environ.get(STOP_ENV)
+    return bool(marker) and Path(marker).exists()
+
+
+def _forward(signum: int) -> None:
+    """The signal to this process's child processes: the job processes, which hold it outside
+    a training loop (and the resource trackers, which ignore it). Linux; elsewhere a job hears
+    a Ctrl-C from the terminal only."""
+    pids = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        try:
+            pids += [int(pid) for pid in task.read_text().split()]
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass

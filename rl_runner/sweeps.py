@@ -51,68 +51,44 @@ class SweepStopped(BaseException):
         self.exit_code = exit_code
 
 
-class ParallelStop:
-    """``with ParallelStop(sweep_dir) as stops:`` around a sweep whose jobs run in child
-    processes (``hydra/launcher=local_parallel``). The first SIGINT or SIGTERM reaches each
-    running job (the terminal sends Ctrl-C to all of them; a signal sent to rl-train alone is
-    forwarded), and each finishes its step and checkpoints; a later job does not start
-    (``stopping``). rl-train itself is not interrupted: joblib would kill the jobs mid-save.
-    A second signal exits at once, as in a single run."""
+class FailedJob:
+    """What a failed sweep job returns (its ``failure.json`` says why): a grid goes on with its
+    other jobs, and a search sweeper, reading it as the trial's objective (``float()``), records
+    the trial as failed and goes on. A NaN had crashed hydra-optuna-sweeper 1.3's search: it
+    tells Optuna the NaN together with the failed state, which Optuna refuses."""
 
-    def __init__(self, sweep_dir: Path):
-        from rl_runner.signals import StopSignals
+    def __init__(self, message: str):
+        self.message = message
 
-        self.marker = Path(sweep_dir) / _STOP_MARKER.format(pid=os.getpid())
-        self.signals = StopSignals(first=self._stop)
+    def __float__(self) -> float:
+        raise ValueError(self.message)
 
-    def _stop(self, signum: int) -> None:
-        self.marker.parent.mkdir(parents=True, exist_ok=True)
-        self.marker.touch()
-        print(f"\nrl-train: {self.signals.name}: each running job finishes its step and saves a "
-              f"checkpoint; no later job starts ({self.signals.again} to exit at once)",
-              file=sys.stderr)
-        for pid in _children():
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-
-    @property
-    def received(self) -> int | None:
-        return self.signals.received
-
-    def __enter__(self) -> ParallelStop:
-        self.signals.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.signals.__exit__(*exc)
-        self.marker.unlink(missing_ok=True)
+    def __repr__(self) -> str:
+        return f"the job failed: {self.message}"
 
 
-_STOP_MARKER = ".stopping-{pid}"  # in the sweep dir while a stopped sweep's jobs wind down
+class StoppedJob:
+    """What a job of a stopped parallel sweep returns, whether it checkpointed or never
+    started: a grid ends with its jobs, and a search sweeper reading it as the trial's
+    objective stops in rl-train's process before it tells Optuna anything of the trial (as a
+    sweep in one process does, ``SweepStopped``). See ``signals.ParallelStop``."""
+
+    def __float__(self) -> float:
+        raise SweepStopped("the sweep stopped", 130)  # cli words it (ParallelStop)
 
 
-def stopping(sweep_dir: str | Path) -> bool:
-    """In a job process: whether the rl-train that launched it is stopping the sweep."""
-    return (Path(sweep_dir) / _STOP_MARKER.format(pid=os.getppid())).exists()
-
-
-def _children() -> list[int]:
-    """This process's child processes (Linux; elsewhere none are found, and a job process
-    hears a Ctrl-C from the terminal only)."""
-    pids = []
-    for task in Path("/proc/self/task").glob("*/children"):
-        try:
-            pids += [int(pid) for pid in task.read_text().split()]
-        except OSError:
-            pass
-    return pids
-
-
-def in_processes(launcher: DictConfig) -> bool:
-    """Whether a launcher runs the jobs side by side in child processes (joblib)."""
-    return "joblib" in str(launcher.get("_target_", ""))
+def job_processes(launcher: DictConfig) -> int:
+    """How many jobs a launcher runs side by side in processes of this machine: joblib's
+    ``n_jobs`` (-1: one per core, -2: all but one, ...); 1 under the default launcher, whose
+    jobs run in rl-train's own process, as joblib's do with ``n_jobs`` 1; 0 where they run
+    elsewhere (SLURM, Ray)."""
+    target = str(launcher.get("_target_", ""))
+    if "BasicLauncher" in target:
+        return 1
+    if "joblib" not in target:
+        return 0
+    n_jobs = int(launcher.get("n_jobs") or 1)
+    return n_jobs if n_jobs > 0 else max((os.cpu_count() or 1) + 1 + n_jobs, 1)
 
 
 def is_search(cfg: DictConfig) -> bool:
@@ -230,13 +206,11 @@ def sweep_runtime(typed: Config) -> None:
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
     typed.progress = False
-    launcher = hydra_cfg.launcher
-    n_jobs = launcher.get("n_jobs", 1) if in_processes(launcher) else 1
-    if n_jobs == 1:
+    n_jobs = job_processes(hydra_cfg.launcher)
+    if n_jobs <= 1:
         return
     if typed.threads == 0:
-        cores = os.cpu_count() or 1
-        typed.threads = 1 if n_jobs < 1 else max(1, cores // n_jobs)
+        typed.threads = max(1, (os.cpu_count() or 1) // n_jobs)
     if typed.device != "cpu":
         placed = placement.place(hydra_cfg.sweep.dir, typed.jobs_per_gpu)
         if placed is not None:

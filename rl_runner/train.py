@@ -5,7 +5,7 @@
 ``composition.py``): every mistake becomes one line and exit status 2 before anything is
 written. It then claims a run dir of the run's own and hands over to Hydra (``main``), which
 writes ``.hydra/`` and runs the job (``job.py``). ``main`` returns the final eval return, so a
-sweeper can optimise it.
+sweeper can optimise it (a failed or stopped sweep job: see ``sweeps.FailedJob``).
 
 This module is callable: ``rl_runner.train([...])`` is ``api.train`` (the function and the
 module share the name ``rl_runner.train``, so the module forwards the call).
@@ -13,7 +13,6 @@ module share the name ``rl_runner.train``, so the module forwards the call).
 from __future__ import annotations
 
 import contextlib
-import math
 import shutil
 import sys
 import time
@@ -27,7 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from rl_runner import composition, console, job, rundir, sweeps
+from rl_runner import composition, console, job, rundir, signals, sweeps
 from rl_runner.config import ConfigError, register_configs
 from rl_runner.errors import RunStopped
 from rl_runner.job import FAILURE_FILE, PROG, RESUME_RUNTIME_KEYS, SeedsMetrics
@@ -38,19 +37,21 @@ register_configs()
 _claimed: rundir.Claim | None = None
 
 
-def _fail(message: str, code: int, run_dir: str, kind: str = "error") -> float:
+def _fail(message: str, code: int, run_dir: str, kind: str = "error"):
     """One line to stderr. A single run exits with ``code``; a run that never started leaves no
-    dir behind. A multirun job records ``failure.json`` and returns NaN, so the launcher goes
-    on with the other jobs and an Optuna trial counts as failed."""
+    dir behind. A multirun job records ``failure.json`` and returns a ``FailedJob``, so the
+    launcher goes on with the other jobs and an Optuna trial counts as failed; a job a signal
+    stopped stops its sweep (``SweepStopped``, ``StoppedJob``)."""
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         name = HydraConfig.get().job.override_dirname or HydraConfig.get().job.num
-        if code >= 128 and "BasicLauncher" in str(HydraConfig.get().launcher.get("_target_")):
+        if code >= 128 and sweeps.job_processes(HydraConfig.get().launcher) == 1:
             raise sweeps.SweepStopped(f"[{name}] {message}; the sweep stops here (its later "
-                                      "jobs do not run)", code)
+                                      "jobs do not run)", code)  # a job in rl-train's process
         print(f"{PROG}: {kind}: [{name}] {message}", file=sys.stderr)
-        if not (code >= 128 and sweeps.stopping(HydraConfig.get().sweep.dir)):
-            job.record_failure(run_dir, message, code)  # a stopped sweep is no job's failure
-        return math.nan
+        if code >= 128 and signals.stopping():
+            return sweeps.StoppedJob()  # the sweep's stop, not this job's failure
+        job.record_failure(run_dir, message, code)
+        return sweeps.FailedJob(message)
     if _claimed is not None and code in (2, 130) and not (_claimed.path / "checkpoints").exists():
         rundir.release(_claimed)  # bad input, or Ctrl-C before the first checkpoint
     print(f"{PROG}: {kind}: {message}", file=sys.stderr)
@@ -58,7 +59,7 @@ def _fail(message: str, code: int, run_dir: str, kind: str = "error") -> float:
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     console.set_verbose(bool(cfg.get("verbose", False)))
@@ -67,9 +68,10 @@ def main(cfg: DictConfig) -> float:
     try:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             job.check_job_dir(run_dir)
-            if sweeps.stopping(hydra_cfg.sweep.dir):  # a later job of a stopped sweep
-                shutil.rmtree(run_dir, ignore_errors=True)  # Hydra made it for this job
-                return math.nan
+            if signals.stopping():  # a later job of a stopped sweep: its dir goes, unless
+                if all(p.name == ".hydra" or p.suffix == ".log" for p in Path(run_dir).iterdir()):
+                    shutil.rmtree(run_dir, ignore_errors=True)  # an earlier job left more
+                return sweeps.StoppedJob()
         metrics = job.execute(cfg, run_dir, preset, adjust=sweeps.sweep_runtime)
     except ConfigError as exc:
         return _fail(str(exc), 2, run_dir)
@@ -180,7 +182,7 @@ def check_arguments(argv: list[str]) -> Checked:
         elif _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
         return Checked([*flags, *overrides], sweep_dir, None, sweeps.is_search(composed.cfg),
-                       sweeps.in_processes(composed.cfg.hydra.launcher))
+                       sweeps.job_processes(composed.cfg.hydra.launcher) > 1)
     composed = composition.compose(overrides, name)
     sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
     if sweeper not in (None, "basic") and args.cfg is None:  # a single run would ignore it
@@ -238,16 +240,17 @@ def cli(argv: list[str] | None = None) -> None:
     if checked.search:
         sweeps.plain_optuna_logs()
     sys.argv[1:] = argv
-    parallel = sweeps.ParallelStop(sweep_dir) if checked.parallel and sweep_dir else None
+    parallel = signals.ParallelStop(sweep_dir) if checked.parallel and sweep_dir else None
     try:
         with parallel or contextlib.nullcontext():
             main()
     except sweeps.SweepStopped as stop:
-        console.error(PROG, str(stop), stop.exit_code, kind="stopped")
+        if parallel is None or parallel.received is None:
+            console.error(PROG, str(stop), stop.exit_code, kind="stopped")
     failed = _failed_jobs(sweep_dir, start)
     if parallel is not None and parallel.received is not None:
         before = f"; {len(failed)} job(s) had failed (failure.json)" if failed else ""
-        console.error(PROG, f"{parallel.signals.name}: the sweep stopped: each job it stopped "
+        console.error(PROG, f"{parallel.arrivals.name}: the sweep stopped: each job it stopped "
                       "saved a checkpoint and printed the command that resumes it; the later "
                       f"jobs did not start{before}", 128 + parallel.received, kind="stopped")
     if failed:

@@ -104,14 +104,25 @@ def test_ctrl_c_stops_the_whole_sweep_and_keeps_the_job_resumable(tmp_path):
         f"Resume with: rl-train resume={job}; the sweep stops here (its later jobs do not run)")
 
 
+GRID_OF_3 = ["seed=0,1,2"]  # two jobs side by side, the third after them
+IDLE_PROCESS = ["hydra.launcher.n_jobs=3", "seed=0,1"]  # a job process with no job
+SEARCH = ["hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=3", "search.seeds=1"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm-to-rl-train"])
-def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_other(tmp_path,
-                                                                                    how):
+@pytest.mark.parametrize("how, jobs, running", [
+    ("ctrl-c", GRID_OF_3, 2),
+    ("sigterm-to-rl-train", IDLE_PROCESS, 2),
+    ("ctrl-c", SEARCH, 1),  # a trial at a time: one job process waits, idle
+], ids=["ctrl-c-grid", "sigterm-idle-process", "ctrl-c-search"])
+def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_other(
+        tmp_path, how, jobs, running):
     """Ctrl-C at a terminal reaches rl-train and its job processes; SIGTERM sent to rl-train
-    alone is forwarded. Either way each running job saves a checkpoint, the third job never
-    starts, nothing records a failure, and rl-train exits with 128 + the signal, without the
-    traceback that joblib's interrupted wait used to print (it also killed a job mid-save)."""
+    alone is forwarded. Either way each running job saves a checkpoint, no later job or trial
+    starts, an idle job process survives (loky would kill every job if one died), nothing
+    records a failure, and rl-train exits with 128 + the signal. Before, joblib's interrupted
+    wait printed a traceback and killed the jobs, one mid-save; a search crashed on the NaN of
+    a stopped trial."""
     import os
     import signal
     import time
@@ -120,33 +131,74 @@ def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_oth
 
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "rl_runner.train", "-m", "hydra/launcher=local_parallel",
-           "seed=0,1,2", "total_env_steps=200000", "early_stop=false",
+           *jobs, "total_env_steps=200000", "early_stop=false",
            "checkpoint.every_env_steps=1000", f"hydra.sweep.dir={sweep}"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True,  # its own terminal group
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 180
-    while len(list(sweep.glob("*/checkpoints/checkpoint"))) < 2:  # both jobs mid-training
+    while len(list(sweep.glob("*/checkpoints/checkpoint"))) < running:  # mid-training
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)
-    if how == "ctrl-c":
-        os.killpg(proc.pid, signal.SIGINT)
-    else:
-        proc.send_signal(signal.SIGTERM)
     sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    if how == "ctrl-c":
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err[-3000:]
     assert "Traceback" not in err and not list(sweep.rglob("failure.json"))
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name != ".hydra")
-    assert [("seed=0" in j.name, "seed=1" in j.name) for j in jobs] == [(True, False),
-                                                                           (False, True)]
-    for j in jobs:
-        assert f"Resume with: rl-train resume={j}\n" in err
-        check_resumable(str(j))  # a checkpoint, and no metrics.json: it stopped mid-run
-    assert not [p for p in sweep.iterdir() if p.name.startswith(".stopping")]
+    stopped = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name != ".hydra")
+    assert len(stopped) == running and not [p for p in sweep.iterdir() if "stopping" in p.name]
+    for job in stopped:
+        assert f"Resume with: rl-train resume={job}\n" in err
+        check_resumable(str(job))  # a checkpoint, and no metrics.json: it stopped mid-run
+    if jobs is SEARCH:
+        import optuna
+
+        study = optuna.load_study(study_name="reinforce_cartpole",
+                                  storage=f"sqlite:///{sweep / 'optuna.db'}")
+        assert [t.state.name for t in study.trials] == ["RUNNING"]
     assert err.strip().splitlines()[-1] == (
         f"rl-train: stopped: {sig.name}: the sweep stopped: each job it stopped saved a "
         "checkpoint and printed the command that resumes it; the later jobs did not start")
+
+
+@pytest.mark.slow
+def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
+    """A trial that fails at run time (here the first one, as if its losses became NaN):
+    failure.json, the trial FAIL in the study, the next trial runs and is the best; rl-train
+    exits 1 naming the failure. A NaN objective had crashed hydra-optuna-sweeper ("Values
+    were told") with a traceback."""
+    import optuna
+
+    script = (
+        "import sys\n"
+        "from hydra.core.hydra_config import HydraConfig\n"
+        "from rl_runner import job\n"
+        "from rl_runner.errors import RunStopped\n"
+        "real = job.execute\n"
+        "def execute(cfg, run_dir, *args, **keys):\n"
+        "    if HydraConfig.get().job.num == 0:\n"
+        "        raise RunStopped('losses/policy_loss became NaN (a stand-in)', 3, run_dir)\n"
+        "    return real(cfg, run_dir, *args, **keys)\n"
+        "job.execute = execute\n"
+        "from rl_runner.train import cli\n"
+        "cli(sys.argv[1:])\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "-m", "hparams_search=reinforce_cartpole",
+         "hydra.sweeper.n_trials=2", "search.seeds=1", *TINY, f"hydra.sweep.dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "rl-train: error: 1 job(s) of the sweep failed; each wrote failure.json")
+    (failure,) = tmp_path.rglob("failure.json")
+    assert json.loads(failure.read_text())["exit_code"] == 3
+    study = optuna.load_study(study_name="reinforce_cartpole",
+                              storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert results["best_value"] == pytest.approx(study.trials[1].value)
 
 
 def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
