@@ -87,7 +87,11 @@ def job_processes(launcher: DictConfig) -> int:
         return 1
     if "joblib" not in target:
         return 0
-    n_jobs = int(launcher.get("n_jobs") or 1)
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs == 0:
+        raise ConfigError("hydra.launcher.n_jobs=0 is out of range: the jobs side by side, >= 1, "
+                          "or -1 for one per core (-2: all but one, ...)")
+    n_jobs = int(n_jobs or 1)  # None: one at a time
     return n_jobs if n_jobs > 0 else max((os.cpu_count() or 1) + 1 + n_jobs, 1)
 
 

@@ -175,6 +175,7 @@ def check_arguments(argv: list[str]) -> Checked:
                         raise ConfigError(f"{exc} (a value the search can draw; no trial has "
                                           "started)") from None
                 break
+        parallel = sweeps.job_processes(composed.cfg.hydra.launcher) > 1
         sweep_dir = None
         if args.cfg is None and not _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = rundir.claim_sweep(composed.cfg.hydra.sweep.dir)
@@ -182,7 +183,7 @@ def check_arguments(argv: list[str]) -> Checked:
         elif _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
         return Checked([*flags, *overrides], sweep_dir, None, sweeps.is_search(composed.cfg),
-                       sweeps.job_processes(composed.cfg.hydra.launcher) > 1)
+                       parallel)
     composed = composition.compose(overrides, name)
     sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
     if sweeper not in (None, "basic") and args.cfg is None:  # a single run would ignore it

@@ -60,6 +60,13 @@ def make_trainer(overrides: list[str], run_dir: Path):
     return build_trainer(*prepare(compose(["progress=false", *overrides])), run_dir)[0]
 
 
+def python(code: str, *args: str, cwd: Path | None = None,
+           timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -c <code> <args>` in a subprocess, its output captured as text."""
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
 def rl_train(*args: str, cwd: Path, timeout: float = 300,
              env: dict | None = None) -> subprocess.CompletedProcess:
     """`python -m rl_runner.train <args>` in a subprocess (the real entry point)."""

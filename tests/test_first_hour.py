@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, compose, rl_train
+from conftest import ROOT, compose, python, rl_train
 
 TINY = ["total_env_steps=600", "eval.every_env_steps=300", "eval.episodes=2", "progress=false"]
 DDPG_TINY = ["algo=ddpg", "env=pusher", "algo.learning_starts=200", "algo.buffer_size=5000",
@@ -120,6 +120,9 @@ BAD_INPUT = [
      "search can draw; no trial has started)"),  # traceback, after a failed trial
     (["-m", "hparams_search=ddpg_pusher"],  # the search's own space, for another algo
      "algo.actor_lr is not a key of algo=reinforce (algo=reinforce has "),
+    (["-m", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=0", "seed=0,1"],  # joblib's
+     "hydra.launcher.n_jobs=0 is out of range: the jobs side by side, >= 1, or -1 for one per "
+     "core (-2: all but one, ...)"),  # ValueError traceback, after the sweep dir was made
     (["-m", "algo.lr=interval(0.001,0.01)"],  # Hydra's basic sweeper raised its traceback
      "algo.lr=interval(0.001,0.01) is a search range: a -m grid takes values (a,b,c) or "
      "range(start,stop,step); interval() needs a search, hparams_search=<name> (Optuna)"),
@@ -406,8 +409,7 @@ def test_readme_savedmodel_snippet_runs_as_written(tmp_path, args, env_id):
     code = code.replace('"outputs/<run>/policy"', repr(str(run_dir / "policy")))
     code = code.replace('"Pusher-v5"', repr(env_id))
     code += "\nprint('steps', steps)\n"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+    run = python(code, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     steps = int(run.stdout.split()[-1])
     assert steps == 100 if env_id == "Pusher-v5" else 1 <= steps <= 500
@@ -473,8 +475,7 @@ def test_an_oversized_replay_buffer_is_refused_before_tensorflow_loads():
             "except rl_runner.ConfigError as exc:\n"
             "    print(exc)\n"
             "print('tensorflow' in sys.modules)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    proc = python(code)
     message, tf_loaded = proc.stdout.strip().splitlines()
     assert message.startswith("algo.buffer_size=100000000000 needs 20489.1 GiB") and \
         tf_loaded == "False", proc.stderr[-2000:]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_trainer, read_scalars, rl_train, train_in_process
+from conftest import make_trainer, python, read_scalars, rl_train, train_in_process
 from rl_runner.checkpoint import restore_policy
 from rl_runner.errors import RunStopped
 
@@ -47,8 +47,7 @@ def test_stop_signals_record_the_first_and_exit_on_the_second(tmp_path):
               "with StopSignals():\n"
               "    signal.raise_signal(signal.SIGINT); signal.raise_signal(signal.SIGTERM)\n"
               "    time.sleep(5); print('not reached')\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    proc = python(script)
     assert proc.returncode == 128 + signal.SIGTERM and "not reached" not in proc.stdout
     assert "SIGINT: finishing this step" in proc.stderr and "second interrupt" in proc.stderr
     # The same signal within ECHO_SECONDS is the first one reaching this process twice (the
@@ -58,8 +57,7 @@ def test_stop_signals_record_the_first_and_exit_on_the_second(tmp_path):
               "    signal.raise_signal(signal.SIGINT); signal.raise_signal(signal.SIGINT)\n"
               "    print('echo ignored', flush=True); time.sleep(ECHO_SECONDS + 0.1)\n"
               "    signal.raise_signal(signal.SIGINT); time.sleep(5); print('not reached')\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    proc = python(script)
     assert proc.returncode == 128 + signal.SIGINT and proc.stdout == "echo ignored\n"
     assert proc.stderr.count("finishing this step") == 1, proc.stderr
 
@@ -71,8 +69,7 @@ def test_ctrl_c_before_the_first_checkpoint_leaves_no_run_dir(tmp_path):
     script = ("import sys\nfrom rl_runner import job, train\n"
               "def interrupted(*args, **kwargs):\n    raise KeyboardInterrupt\n"
               "job.execute = interrupted\ntrain.cli(sys.argv[1:])\n")
-    proc = subprocess.run([sys.executable, "-c", script, *CARTPOLE_TINY], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = python(script, *CARTPOLE_TINY, cwd=tmp_path)
     assert proc.returncode == 130, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert re.fullmatch(r"rl-train: stopped: interrupted before the first checkpoint: there is "

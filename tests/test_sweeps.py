@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import read_scalars, rl_train
+from conftest import python, read_scalars, rl_train
 from rl_runner.report import main as rl_report
 
 TINY = ["total_env_steps=600", "eval.every_env_steps=300", "eval.episodes=2"]
@@ -42,10 +42,9 @@ def test_parallel_grid_runs_every_job_and_reports_groups_across_seeds(tmp_path):
         assert session.hparams["seed"].number_value in (0, 1)
 
     # rl-report in its own process: TensorFlow is never imported to read the event files.
-    proc = subprocess.run([sys.executable, "-c", "import sys; from rl_runner.report import main; "
-                           f"main([{str(tmp_path)!r}, '--compare', '2', '1']); "
-                           "print('tensorflow' in sys.modules)"],
-                          capture_output=True, text=True, timeout=300)
+    proc = python("import sys; from rl_runner.report import main; "
+                  f"main([{str(tmp_path)!r}, '--compare', '2', '1']); "
+                  "print('tensorflow' in sys.modules)", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines()[-1] == "False"
     report = (tmp_path / "report.md").read_text()
@@ -185,10 +184,9 @@ def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
         "job.execute = execute\n"
         "from rl_runner.train import cli\n"
         "cli(sys.argv[1:])\n")
-    proc = subprocess.run(
-        [sys.executable, "-c", script, "-m", "hparams_search=reinforce_cartpole",
-         "hydra.sweeper.n_trials=2", "search.seeds=1", *TINY, f"hydra.sweep.dir={tmp_path}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    proc = python(script, "-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
+                  "search.seeds=1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,
+                  timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "rl-train: error: 1 job(s) of the sweep failed; each wrote failure.json")
