@@ -15,17 +15,17 @@ in one process.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rl_runner import composition, console, evaluation, job, rundir
+from rl_runner import metrics as run_metrics
 from rl_runner.config import Config, ConfigError
 from rl_runner.errors import RunStopped
 from rl_runner.evaluation import Evaluation, Policy
+from rl_runner.metrics import RunMetrics, SeedsMetrics
 
 __all__ = ["Run", "train", "compose", "load_policy", "evaluate"]
 
@@ -36,24 +36,14 @@ class Run:
 
     run_dir: Path
     config: Config
-    metrics: Any  # RunMetrics; SeedsMetrics for search.seeds > 1; None while unfinished
+    metrics: RunMetrics | SeedsMetrics | None  # SeedsMetrics for search.seeds > 1; None: unfinished
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Run:
         """The run in ``run_dir`` (written by rl-train or ``train``)."""
         run_dir = Path(run_dir)
         config = rundir.load_run_config(run_dir)
-        path = run_dir / job.METRICS_FILE
-        metrics = None
-        if path.is_file():
-            values = json.loads(path.read_text())
-            if "seeds" in values:
-                metrics = job.SeedsMetrics(**values)
-            else:
-                from rl_runner.algos.base import RunMetrics
-
-                metrics = RunMetrics.from_dict(values)
-        return cls(run_dir, config, metrics)
+        return cls(run_dir, config, run_metrics.read(run_dir))
 
     def __repr__(self) -> str:
         if self.metrics is None:
@@ -68,7 +58,7 @@ class Run:
     @property
     def seeds(self) -> list[Run]:
         """The runs of the seeds of a ``search.seeds`` job (``<run_dir>/seed=<s>``)."""
-        if not isinstance(self.metrics, job.SeedsMetrics):
+        if not isinstance(self.metrics, SeedsMetrics):
             return []
         return [Run.load(self.run_dir / f"seed={s}") for s in self.metrics.seeds]
 
@@ -190,7 +180,7 @@ def _run_job(argv: list[str]) -> Run:
     if isinstance(metrics, Exception):
         raise metrics
     run_dir = Path(composed.cfg.resume or result.hydra_cfg.hydra.runtime.output_dir)
-    if not isinstance(metrics, job.SeedsMetrics):
+    if not isinstance(metrics, SeedsMetrics):
         job.print_summary(metrics, str(run_dir))
     return dataclasses.replace(Run.load(run_dir), metrics=metrics)
 

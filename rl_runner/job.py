@@ -13,14 +13,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
+from rl_runner import metrics as run_metrics
 from rl_runner import rundir
 from rl_runner.config import Config, ConfigError, run_warnings, validate
+from rl_runner.metrics import METRICS_FILE, SeedsMetrics
 
 PROG = "rl-train"
 log = logging.getLogger("rl_runner")
@@ -31,7 +32,6 @@ def say(line: str) -> None:
     file gets INFO; its console handler only warnings, so the line is not shown twice)."""
     print(f"{PROG}: {line}", file=sys.stderr)
     log.info(line)
-METRICS_FILE = "metrics.json"  # algos.base.METRICS_FILE (that module imports TensorFlow)
 FAILURE_FILE = "failure.json"
 # Keys a resumed run may change: they do not affect what it computes.
 RESUME_RUNTIME_KEYS = ("progress", "device", "threads", "verbose")
@@ -128,16 +128,6 @@ def run(typed: Config, spec, run_dir: str, preset: str | None = None):
         trainer.close()
 
 
-@dataclass
-class SeedsMetrics:
-    """What a job of ``search.seeds`` seeds reports (its ``metrics.json``)."""
-
-    final_eval_return: float  # the mean over the seeds: a search's objective
-    seeds: list[int]
-    final_eval_return_per_seed: list[float]
-    heldout_return_per_seed: list[float] = dataclasses.field(default_factory=list)  # results
-
-
 def train_seeds(typed: Config, spec, run_dir: str, preset: str | None) -> SeedsMetrics:
     """Train ``search.seeds`` seeds (seed, seed+1, ...) one after another, each in
     ``<run_dir>/seed=<s>/`` with its own config; writes their summary to ``metrics.json``."""
@@ -156,8 +146,7 @@ def train_seeds(typed: Config, spec, run_dir: str, preset: str | None) -> SeedsM
             f"over {held.episodes} episodes")
     summary = SeedsMetrics(sum(finals.values()) / len(finals), list(finals),
                            list(finals.values()), list(heldout.values()))
-    (Path(run_dir) / METRICS_FILE).write_text(
-        json.dumps(dataclasses.asdict(summary), indent=2) + "\n")
+    run_metrics.write(run_dir, summary)
     say(f"seeds {summary.seeds}: mean final eval return {summary.final_eval_return:.2f} (what "
         f"a search maximises); mean held-out return {sum(heldout.values()) / len(heldout):.2f}")
     return summary

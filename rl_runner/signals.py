@@ -102,10 +102,15 @@ class StopSignals:
         if self._mask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
             self._mask = None
-        for sig, handler in self._previous.items():
-            # None: a handler set outside Python, which cannot be put back: the default then
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
+        _restore(self._previous)
+
+
+def _restore(previous: dict) -> None:
+    """Put back the handlers ``signal.signal`` returned, and forget them."""
+    for sig, handler in previous.items():
+        # None: a handler set outside Python, which cannot be put back: the default then
+        signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+    previous.clear()
 
 
 STOP_ENV = "RL_RUNNER_SWEEP_STOP"  # a parallel sweep's stop marker, for its job processes
@@ -162,8 +167,7 @@ class ParallelStop:
         from joblib import register_parallel_backend
 
         register_parallel_backend("loky", self._loky)
-        for sig, handler in self._previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        _restore(self._previous)
         os.environ.pop(STOP_ENV, None)
         self.marker.unlink(missing_ok=True)
 

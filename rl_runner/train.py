@@ -29,7 +29,8 @@ from omegaconf import DictConfig
 from rl_runner import composition, console, job, rundir, signals, sweeps
 from rl_runner.config import ConfigError, register_configs
 from rl_runner.errors import RunStopped
-from rl_runner.job import FAILURE_FILE, PROG, RESUME_RUNTIME_KEYS, SeedsMetrics
+from rl_runner.job import FAILURE_FILE, PROG, RESUME_RUNTIME_KEYS
+from rl_runner.metrics import SeedsMetrics
 
 register_configs()
 
@@ -165,7 +166,8 @@ def check_arguments(argv: list[str]) -> Checked:
                 job_name = ",".join(o for o in cell if o not in overrides)
                 raise ConfigError(f"the job {job_name}: {exc} (every job of a sweep must "
                                   "compose; none has started)") from None
-            if sweeps.is_search(composed.cfg):
+            search = sweeps.is_search(composed.cfg)
+            if search:
                 sweeps.check_search(overrides)  # Optuna & co. choose their cells as they go:
                 fixed = [o for o in overrides if not sweeps.is_sweep(o)]  # their ranges' ends
                 for point in sweeps.search_points(sweeps.search_space(composed.cfg, overrides)):
@@ -182,8 +184,7 @@ def check_arguments(argv: list[str]) -> Checked:
             overrides.append(f"hydra.sweep.dir={rundir.quoted(sweep_dir)}")
         elif _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
-        return Checked([*flags, *overrides], sweep_dir, None, sweeps.is_search(composed.cfg),
-                       parallel)
+        return Checked([*flags, *overrides], sweep_dir, None, search, parallel)
     composed = composition.compose(overrides, name)
     sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
     if sweeper not in (None, "basic") and args.cfg is None:  # a single run would ignore it

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import rl_runner
-from conftest import ROOT, rl_train
+from conftest import ROOT, python, rl_train
 
 CARTPOLE = ["total_env_steps=3000", "eval.every_env_steps=1000", "eval.episodes=3",
             "checkpoint.every_env_steps=1000", "early_stop=false", "progress=false"]
@@ -54,6 +54,10 @@ def test_train_twice_in_one_process_gives_the_clis_run(in_tmp):
     assert repr(first) == (f"Run(reinforce on CartPole-v1, heldout="
                            f"{first.metrics.heldout.mean:.2f}, run_dir='{first.run_dir}')")
     assert rl_runner.Run.load(first.run_dir).metrics == first.metrics  # HeldOut read back
+    loaded = python("import sys, rl_runner; run = rl_runner.Run.load(sys.argv[1]); "
+                    "print(run.metrics.heldout.mean, 'tensorflow' in sys.modules)",
+                    str(first.run_dir))  # reading a run does not load TensorFlow
+    assert loaded.stdout.split() == [repr(first.metrics.heldout.mean), "False"], loaded.stderr
     cli = rl_train(*CARTPOLE, "hydra.run.dir=cli", cwd=in_tmp)
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert json.loads((in_tmp / "cli" / "metrics.json").read_text())["final_eval_return"] == \

@@ -10,10 +10,8 @@ stopping, TensorBoard, the progress bar, checkpoints and exact resume, stops on 
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +35,10 @@ from rl_runner.envs import (
 )
 from rl_runner.errors import RunStopped
 from rl_runner.evaluation import EvalResult, Evaluator, compiled_greedy
+from rl_runner.metrics import HeldOut, RunMetrics
+from rl_runner.metrics import write as write_metrics
 from rl_runner.signals import StopSignals
 
-METRICS_FILE = "metrics.json"
 POLICY_DIR = "policy"
 
 
@@ -49,47 +48,6 @@ class NonFinite(Exception):
     def __init__(self, name: str, kind: str):
         super().__init__(f"{name} became {kind}")
         self.name, self.kind = name, kind
-
-
-@dataclass
-class HeldOut:
-    """A policy's score on the run's held-out start states (``evaluation.HELDOUT_STATES``)."""
-
-    mean: float
-    std: float  # of the episode returns (ddof 1)
-    ci95: list[float]  # 95 % confidence interval of the mean
-    episodes: int
-
-
-@dataclass
-class RunMetrics:
-    """What a finished run reports (``metrics.json``). Its result is ``heldout``: the final
-    policy on start states that no evaluation or selection saw. The ``*_eval_*`` values are
-    the periodic evals' (the states that chose the best checkpoint)."""
-
-    heldout: HeldOut | None  # the final policy (None: a run saved before held-out scoring)
-    heldout_best: HeldOut | None  # the best checkpoint, on the same states
-    final_eval_return: float
-    final_eval_return_std: float
-    best_eval_return: float
-    env_steps: int
-    episodes: int
-    updates: int
-    wall_seconds: float
-    solved: bool
-    stop_at_return: float | None
-    env_steps_to_solve: int | None
-    episodes_to_solve: int | None
-    wall_seconds_to_solve: float | None
-    stop_reason: str  # "budget" (total_env_steps done) or "threshold" (early stop)
-    warnings: list[str]  # settings that ran but were likely not meant (config.run_warnings)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> RunMetrics:
-        """From ``metrics.json``; a run saved before held-out scoring has ``heldout`` None."""
-        held = {k: HeldOut(**values[k]) if values.get(k) else None
-                for k in ("heldout", "heldout_best")}
-        return cls(**{**values, **held})
 
 
 def _after(step: int, scheduled: int, every: int) -> int:
@@ -255,7 +213,7 @@ class Trainer:
         self._save_checkpoint()
         export_policy(self.policy, self.spec.obs_dim, self.run_dir / POLICY_DIR)
         metrics = self._metrics(*self._score_heldout())
-        (self.run_dir / METRICS_FILE).write_text(json.dumps(asdict(metrics), indent=2) + "\n")
+        write_metrics(self.run_dir, metrics)
         return metrics
 
     @property
