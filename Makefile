@@ -48,9 +48,11 @@ test-full: $(STAMP) ## the suite plus the long learning checks (marked full)
 	$(PY) -m pytest -q --full $(ARGS)
 
 lint: $(STAMP) ## static checks (ruff)
-	$(PY) -m ruff check rl_runner tests benchmarks
+	$(PY) -m ruff check rl_runner hydra_plugins tests benchmarks
 
-SWEEP_DIR ?= outputs/multirun/example-grid
+# a new sweep dir each time: a grid never writes into an earlier sweep's
+SWEEP_STAMP := $(shell date +%Y-%m-%d_%H-%M-%S)
+SWEEP_DIR ?= outputs/multirun/example-grid_$(SWEEP_STAMP)
 sweep: $(STAMP) ## example grid: 2 learning rates x 2 seeds, 2 jobs at a time, then rl-report
 	$(VENV)/bin/rl-train -m hydra/launcher=local_parallel algo.lr=0.001,0.003 seed=0,1 \
 	  total_env_steps=30000 hydra.sweep.dir=$(SWEEP_DIR)

@@ -28,9 +28,12 @@ def machine() -> str:
 
     gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
             for g in tf.config.list_physical_devices("GPU")]
+    from importlib.metadata import version
+
     return (f"{cpu}, {os.cpu_count()} cores, "
             f"{'GPU: ' + ', '.join(gpus) if gpus else 'no GPU'}; "
-            f"Python {platform.python_version()}, TensorFlow {tf.__version__}")
+            f"Python {platform.python_version()}, TensorFlow {tf.__version__}, gymnasium "
+            f"{version('gymnasium')}, mujoco {version('mujoco')}")
 
 
 def median(values) -> float:

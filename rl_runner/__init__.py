@@ -6,7 +6,7 @@ The Python API (see ``api.py``; nothing heavy is imported until it is used):
     run = rl_runner.train(["algo=ddpg", "env=pusher", "total_env_steps=20000"])
     policy = rl_runner.load_policy(run.run_dir)
     rl_runner.evaluate(run.run_dir, episodes=10, render="gif")
-    cfg = rl_runner.compose(["algo=ddpg"])       # the typed config, nothing trained
+    cfg = rl_runner.compose(["algo=ddpg", "env=pusher"])  # the typed config, nothing trained
 """
 import importlib
 import os

@@ -102,8 +102,8 @@ def _flatten(mapping: Mapping, prefix: str = "") -> list[str]:
 
 
 def as_overrides(overrides: Sequence[str] | Mapping | None, keys: Mapping) -> list[str]:
-    """``["algo=ddpg", ...]``, ``{"algo": "ddpg", "algo.actor_lr": 1e-3}`` (nested dicts too) and
-    keyword arguments, as rl-train's command-line overrides."""
+    """``["algo=ddpg", ...]``, ``{"algo": "ddpg", "env": "pusher", "algo.actor_lr": 1e-3}``
+    (nested dicts too) and keyword arguments, as rl-train's command-line overrides."""
     if isinstance(overrides, str):
         raise TypeError("overrides: give a list of 'key=value' strings (or a dict), not one "
                         f"string: [{', '.join(repr(o) for o in overrides.split())}]")
@@ -135,10 +135,10 @@ def train(overrides: Sequence[str] | Mapping | None = None, /, **keys) -> Run:
     """Train as ``rl-train <overrides>`` does and return the finished ``Run``.
 
     ``overrides``: rl-train's overrides as a list (``["algo=ddpg", "seed=1"]``) or a dict
-    (``{"algo": "ddpg", "algo.actor_lr": 1e-3}``); keyword arguments add top-level keys
-    (``total_env_steps=20000``). ``resume=<run_dir>`` continues a run; ``search.seeds=3``
-    trains three seeds (``Run.seeds``). Raises ``ConfigError`` (bad input, nothing written) or
-    ``RunStopped`` (interrupted or a NaN; the checkpoint is kept)."""
+    (``{"algo": "ddpg", "env": "pusher", "algo.actor_lr": 1e-3}``); keyword arguments add
+    top-level keys (``total_env_steps=20000``). ``resume=<run_dir>`` continues a run;
+    ``search.seeds=3`` trains three seeds (``Run.seeds``). Raises ``ConfigError`` (bad input,
+    nothing written) or ``RunStopped`` (interrupted or a NaN; the checkpoint is kept)."""
     from rl_runner import train as train_module
 
     argv = as_overrides(overrides, keys)

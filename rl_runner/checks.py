@@ -74,7 +74,8 @@ def explain(exc: Exception, overrides: list[str], loader=None) -> str:
             chosen = next((o for o in overrides
                            if override_key(o) in (group, "hparams_search")), None)
             return (f"{chosen or missing} needs Hydra's {option} plugin ({group}={option}), "
-                    f"which is not installed: pip install 'rl_runner[{PLUGIN_EXTRAS[missing]}]'")
+                    f"which is not installed: pip install '.[{PLUGIN_EXTRAS[missing]}]' in the "
+                    "rl_runner checkout (make install has it)")
         options = list(getattr(exc, "options", None) or [])
         if group and not options and loader is not None:
             options = loader.get_group_options(group)
@@ -125,6 +126,11 @@ def _unparsable(overrides: list[str]) -> str:
 
 
 def _unknown_key(key: str, overrides: list[str]) -> str:
+    if typing.get_origin(key_type(key)) is dict:  # env.kwargs={g:9.81}: Hydra's struct mode
+        given = _find_override(overrides, key)
+        value = given.partition("=")[2] if given else "{...}"
+        return (f"{key}={value}: {key} starts empty and takes new entries only with a plus: "
+                f"++{key}={value} (or one by one: +{key}.<name>=<value>)")
     parent = key.rpartition(".")[0]
     if typing.get_origin(key_type(parent)) is dict:  # env.kwargs: entries of the user's own
         value = _find_override(overrides, key)

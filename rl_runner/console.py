@@ -62,3 +62,12 @@ def error(prog: str, message: str, code: int = 2, kind: str = "error"):
     """One line on stderr and exit with ``code``."""
     print(f"{prog}: {kind}: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def out(text: str) -> None:
+    """``text`` to stdout, which may be a pipe that closes early (``rl-train --help | head``):
+    then the rest is dropped, without Python's BrokenPipeError traceback."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush

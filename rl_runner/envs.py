@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from rl_runner.config import ALGORITHMS, ConfigError, EnvConfig
+from rl_runner.console import native_stderr_silenced
 
 
 class EnvSpec(NamedTuple):
@@ -43,8 +44,9 @@ def make_env(cfg: EnvConfig, **extra) -> gym.Env:
     """One env, with a clear message for an unknown id, a keyword the env does not take or the
     legacy Pusher-v4. Gymnasium's warnings are shown only when the env is made (an env that
     cannot be made gets the one line)."""
-    try:
-        with warnings.catch_warnings(record=True) as caught:
+    try:  # MuJoCo prints notices on gymnasium's own model files (mujoco 4: "settotalmass is
+        # deprecated", 7 times for HalfCheetah): not the user's to act on; verbose=true shows them
+        with warnings.catch_warnings(record=True) as caught, native_stderr_silenced():
             env = gym.make(cfg.id, **_make_kwargs(cfg), **extra)
     except gym.error.Error as exc:  # NameNotFound, VersionNotFound, DeprecatedEnv, ...
         raise ConfigError(f"env.id={cfg.id!r}: {exc}") from None
@@ -131,7 +133,8 @@ def describe(cfg: EnvConfig, algo: str) -> EnvSpec:
         if not isinstance(act_space, allowed):
             kind = "a continuous (Box)" if continuous else "a Discrete or Box"
             others = [n for n, a in ALGORITHMS.items() if not a.continuous]
-            hint = f" - use algo={others[0]}" if continuous and others else ""
+            hint = (f" - use algo={others[0]}, or an env with Box actions: env=pusher, or "
+                    "env=gym env.id=Pendulum-v1" if continuous and others else "")
             raise ConfigError(f"{algo} needs {kind} action space; {cfg.id} has {act_space}"
                               f"{hint}")
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:

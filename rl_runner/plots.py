@@ -25,7 +25,8 @@ def plot_curves(groups: dict[str, list[Run]], path: Path) -> None:
             continue
         thresholds |= {r.metrics.get("stop_at_return") for r in runs}
         grid, values = common_grid(runs)
-        ax.plot(grid, values.mean(axis=0), label=f"{name} (n={len(runs)})")
+        ax.plot(grid, values.mean(axis=0), label=f"{name} (n={len(runs)})",
+                marker="o" if len(grid) == 1 else None)  # one eval: a point, not a line
         if len(runs) > 1:
             lo, hi = np.array([bootstrap_ci(column, rng) for column in values.T]).T
             ax.fill_between(grid, lo, hi, alpha=0.2)
@@ -33,7 +34,8 @@ def plot_curves(groups: dict[str, list[Run]], path: Path) -> None:
         ax.axhline(thresholds.pop(), color="grey", ls="--", lw=1, label="threshold")
     ax.set_xlabel("env steps")
     ax.set_ylabel("eval return (mean over runs, 95 % CI)")
-    ax.legend(fontsize=7)
+    if ax.lines:  # runs whose event files are gone have no curve
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

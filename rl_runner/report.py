@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rl_runner import console
 from rl_runner.plots import plot_curves, plot_profiles
-from rl_runner.runs import Run, find_runs, group_key, label, label_keys
+from rl_runner.runs import Run, find_runs, group_key, label, label_keys, unfinished_runs
 from rl_runner.stats import mean_and_iqm, probability_of_improvement
 
 
@@ -65,8 +66,8 @@ def _count(n: int, noun: str) -> str:
 
 def summarise(root: Path, compare: tuple[int, int] | None = None,
               normalize: dict[str, list[float]] | None = None) -> Report:
-    runs = find_runs(root)
-    if not runs:
+    runs, unfinished = find_runs(root), unfinished_runs(root)
+    if not runs and not unfinished:
         fail(f"no runs below {root} (no .hydra/config.yaml with "
                          "metrics.json or failure.json)")
     differing = group_key(runs)
@@ -84,11 +85,12 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
         f"the held-out return ({heldout} of {finished} finished runs; the others, saved before "
         "held-out scoring, their last eval)")
     told = f", told apart by {', '.join(keys)}" if keys else (
-        "" if len(runs) == 1 else ", which differ in nothing but the seed")
+        "" if len(runs) < 2 else ", with the same config (seeds aside)")
     if also:  # the labels name the fewest keys; the reader must not credit them alone
         told += f" (the groups also differ in {', '.join(also)})"
     lines = [f"# Report: {root}", "",
-             f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}{told}. "
+             f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}{told}"
+             f"{f'; {len(unfinished)} unfinished (listed below)' if unfinished else ''}. "
              f"Score: {score}. Mean and IQM "
              "over a group's runs with stratified bootstrap 95 % CIs; std with ddof 1.", "",
              "| # | group | runs | failed | mean [95 % CI] | IQM [95 % CI] | std "
@@ -102,10 +104,11 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
         scores = np.array([r.score for r in ok])
         std = f"{scores.std(ddof=1):.2f}" if len(ok) > 1 else "—"
         solved = [r.metrics["env_steps_to_solve"] for r in ok if r.metrics["solved"]]
-        steps = f"{np.mean(solved):,.0f}" if solved else "—"
+        reached, steps = f"{len(solved)}/{len(ok)}", f"{np.mean(solved):,.0f}" if solved else "—"
+        if all(r.metrics.get("stop_at_return") is None for r in ok):
+            reached = steps = "—"  # no threshold (env.stop_at_return unset)
         lines.append(f"| {number} | {name} | {len(ok)} | {failed} | {fmt(stats[name]['mean'])} "
-                     f"| {fmt(stats[name]['iqm'])} | {std} | {len(solved)}/{len(ok)} | "
-                     f"{steps} |")
+                     f"| {fmt(stats[name]['iqm'])} | {std} | {reached} | {steps} |")
     few = [str(n) for n, ok in enumerate(done.values(), 1) if 1 < len(ok) < FEW_RUNS]
     if few:  # a bootstrap of 2 runs spans their min and max
         which = f"Group {few[0]} has" if len(few) == 1 else f"Groups {', '.join(few)} have"
@@ -126,6 +129,9 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
         lines += ["", "## Failed jobs", ""]
         lines += [f"- `{r.path.relative_to(root) if r.path != root else r.path}`: {r.error}"
                   for r in failures]
+    if unfinished:
+        lines += ["", "## Unfinished runs (stopped with a checkpoint)", ""]
+        lines += [f"- `{path}`: rl-train resume={path}" for path in unfinished]
     return Report("\n".join(lines) + "\n", groups, keys, failures)
 
 
@@ -215,18 +221,28 @@ def main(argv: list[str] | None = None) -> None:
     normalize = read_normalize(args.normalize) if args.normalize else None
     report = summarise(args.dir, args.compare and tuple(args.compare), normalize)
     (args.dir / "report.md").write_text(report.text)
-    plot_curves(report.groups, args.dir / "curves.png")
+    console.out(report.text)
+    console.out(f"rl-report: wrote {args.dir / 'report.md'}{figures(report, args.dir, normalize)}")
+
+
+def figures(report: Report, out: Path, normalize: dict | None) -> str:
+    """Draw what the finished runs allow; returns the end of rl-report's last line."""
+    done = {name: [r for r in runs if r.metrics] for name, runs in report.groups.items()}
+    done = {name: runs for name, runs in done.items() if runs}
+    if not done:
+        return " (no figures: no run finished)"
+    plot_curves(done, out / "curves.png")
+    envs = {r.config.get("env.id") for runs in done.values() for r in runs}
     if normalize:  # one profile per method, over the normalised scores of every env
-        done = {name: [r for r in runs if r.metrics] for name, runs in report.groups.items()}
-        plot_profiles(normalised_scores(done, report.keys, normalize), args.dir / "profiles.png",
+        plot_profiles(normalised_scores(done, report.keys, normalize), out / "profiles.png",
                       "normalised held-out return")
+    elif len(envs) > 1:
+        return (", curves.png (no profiles.png: the runs are on several envs, whose returns "
+                "do not share an axis; --normalize puts them on one)")
     else:
-        scores = {name: np.array([[r.score] for r in runs if r.metrics])
-                  for name, runs in report.groups.items()}
-        plot_profiles({k: v for k, v in scores.items() if v.size}, args.dir / "profiles.png",
-                      "held-out return")
-    print(report.text)
-    print(f"rl-report: wrote {args.dir / 'report.md'}, curves.png and profiles.png")
+        plot_profiles({name: np.array([[r.score] for r in runs]) for name, runs in done.items()},
+                      out / "profiles.png", "held-out return")
+    return ", curves.png and profiles.png"
 
 
 if __name__ == "__main__":

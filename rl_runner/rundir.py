@@ -46,6 +46,9 @@ def claim(path: str | Path, explicit: bool, key: str = "hydra.run.dir") -> Claim
             (candidate / HYDRA_SUBDIR).mkdir()
             return Claim(candidate, False, parents)
         except FileExistsError:
+            if (candidate / "metrics.json").is_file():  # finished: nothing to continue
+                raise ConfigError(f"{key}={path} already holds a finished run: choose another "
+                                  "dir") from None
             raise ConfigError(f"{key}={path} already holds a run: choose another dir, or "
                               f"continue that run with rl-train resume={path}") from None
     raise AssertionError("unreachable")

@@ -57,6 +57,13 @@ def find_runs(root: Path) -> list[Run]:
     return runs
 
 
+def unfinished_runs(root: Path) -> list[Path]:
+    """The run dirs below ``root`` that stopped with a checkpoint and never finished."""
+    return [p.parent.parent for p in sorted(root.rglob(".hydra/config.yaml"))
+            if (p.parent.parent / "checkpoints").is_dir()
+            and not any((p.parent.parent / f).exists() for f in ("metrics.json", "failure.json"))]
+
+
 def group_key(runs: list[Run], ignore=IGNORED_KEYS) -> list[str]:
     """The keys that tell the runs apart: two runs that both have the key hold different values
     (seed and runtime keys aside). A key only some runs have, another algorithm's, is told by the
@@ -72,17 +79,20 @@ FIRST_KEYS = ("algo.name", "env.id")  # named first in labels
 def label_keys(runs: list[Run], keys: list[str]) -> list[str]:
     """The fewest of ``keys`` that still tell the groups apart, ``algo.name`` and ``env.id``
     first: a key is named only where the keys before it leave runs together that it splits
-    (``algo=td3`` needs no ``algo.policy_delay=2`` beside it)."""
+    (``algo=td3`` needs no ``algo.policy_delay=2`` beside it). ``env.id`` is named whenever
+    the runs are on several envs."""
     ordered = [k for k in FIRST_KEYS if k in keys] + [k for k in keys if k not in FIRST_KEYS]
-    named: list[str] = []
+    named = [k for k in ("env.id",) if k in keys]  # a return means nothing without its env
     for key in ordered:
+        if key in named:
+            continue
         together: dict[str, set] = {}
         for run in runs:
             values = together.setdefault(label(run, named), set())
             values.add(json.dumps(run.config.get(key), default=str))
         if any(len(values) > 1 for values in together.values()):
             named.append(key)
-    return named
+    return sorted(named, key=ordered.index)
 
 
 def label(run: Run, keys: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM during training, and during a parallel sweep: a stop that loses nothing.
+"""Ctrl-C and SIGTERM during training, and during a sweep: a stop that loses nothing.
 
 The first SIGINT or SIGTERM is only recorded: the loop finishes its step, writes a checkpoint and
 stops (exit status 128 + the signal, with the command that resumes). A second exits at once,
@@ -96,6 +96,8 @@ class StopSignals:
                 pass
         if self._previous:
             self._mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, CAUGHT)
+            if (signum := stopping()) is not None:  # the sweep stops: its signal came before
+                self.arrivals.arrive(signum)  # this loop (to rl-train's SweepStop)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -113,22 +115,27 @@ def _restore(previous: dict) -> None:
     previous.clear()
 
 
-STOP_ENV = "RL_RUNNER_SWEEP_STOP"  # a parallel sweep's stop marker, for its job processes
+STOP_ENV = "RL_RUNNER_SWEEP_STOP"  # a sweep's stop marker, for its jobs
 
 
-class ParallelStop:
-    """``with ParallelStop(sweep_dir) as stops:`` around a sweep whose jobs run side by side in
+class SweepStop:
+    """``with SweepStop(sweep_dir, parallel) as stops:`` around a sweep (``-m``): a signal
+    stops it cleanly wherever it comes, with ``parallel`` where its jobs run side by side in
     child processes (``hydra/launcher=local_parallel``, ``sweeps.job_processes`` > 1).
 
-    rl-train catches SIGINT and SIGTERM itself: an interrupted wait would make joblib kill the
-    jobs, mid-save. Its job processes hold both signals (``hold``) except in a training
-    loop (``StopSignals``), so one waiting for a job, or starting or ending one, is not killed
-    by them. On the first signal each running job finishes its step and checkpoints (the
-    terminal sends Ctrl-C to every process; a signal sent to rl-train alone is forwarded), and
-    a later job does not start (``stopping``). A second signal exits at once."""
+    rl-train catches SIGINT and SIGTERM itself. Between two jobs in its own process, one had
+    interrupted Hydra writing the next job's config (a traceback, a half-made job dir); in a
+    parallel sweep, joblib's interrupted wait killed the jobs, mid-save. A job in its training
+    loop acts on the signal itself (``StopSignals``): it finishes its step and checkpoints. A
+    later job does not start (``stopping``). A second signal exits at once.
 
-    def __init__(self, sweep_dir: Path):
+    ``parallel``: the job processes hold both signals (``hold``) except in a training loop, so
+    one waiting for a job, or starting or ending one, is not killed by them; the terminal sends
+    Ctrl-C to every process, and a signal sent to rl-train alone is forwarded to them."""
+
+    def __init__(self, sweep_dir: Path, parallel: bool):
         self.arrivals = Arrivals()
+        self.parallel = parallel
         self.marker = Path(sweep_dir).absolute() / f".stopping-{os.getpid()}-{time.time_ns()}"
         self._previous: dict = {}
 
@@ -140,42 +147,49 @@ class ParallelStop:
         arrival = self.arrivals.arrive(signum)
         if arrival == "echo":
             return
-        _forward(signum)
+        if self.parallel:
+            _forward(signum)
         if arrival == "second":
             self.marker.unlink(missing_ok=True)
             exit_now(signum)
         self.marker.parent.mkdir(parents=True, exist_ok=True)
-        self.marker.touch()
-        print(f"\nrl-train: {self.arrivals.name}: each running job finishes its step and saves "
-              f"a checkpoint; no later job starts ({self.arrivals.again} to exit at once)",
-              file=sys.stderr)
+        self.marker.write_text(str(signum))
+        running = "each running job finishes its step and saves a checkpoint; " \
+            if self.parallel else ""
+        print(f"\nrl-train: {self.arrivals.name}: {running}no later job starts "
+              f"({self.arrivals.again} to exit at once)", file=sys.stderr)
 
-    def __enter__(self) -> ParallelStop:
-        import functools
-
-        from joblib import parallel, register_parallel_backend
-
+    def __enter__(self) -> SweepStop:
         os.environ[STOP_ENV] = str(self.marker)
         self._previous = {sig: signal.signal(sig, self._handle) for sig in CAUGHT}
-        # Hydra's joblib launcher asks joblib for its "loky" backend by name: that backend,
-        # with each job process holding the signals from its start.
-        self._loky = parallel.BACKENDS["loky"]
-        register_parallel_backend("loky", functools.partial(self._loky, initializer=hold))
+        if self.parallel:
+            import functools
+
+            from joblib import parallel, register_parallel_backend
+
+            # Hydra's joblib launcher asks joblib for its "loky" backend by name: that
+            # backend, with each job process holding the signals from its start.
+            self._loky = parallel.BACKENDS["loky"]
+            register_parallel_backend("loky", functools.partial(self._loky, initializer=hold))
         return self
 
     def __exit__(self, *exc) -> None:
-        from joblib import register_parallel_backend
+        if self.parallel:
+            from joblib import register_parallel_backend
 
-        register_parallel_backend("loky", self._loky)
+            register_parallel_backend("loky", self._loky)
         _restore(self._previous)
         os.environ.pop(STOP_ENV, None)
         self.marker.unlink(missing_ok=True)
 
 
-def stopping() -> bool:
-    """In a job process of a parallel sweep: whether rl-train is stopping the sweep."""
+def stopping() -> int | None:
+    """In a job of a sweep: the signal that stops the sweep, or None while it goes on."""
     marker = os.environ.get(STOP_ENV)
-    return bool(marker) and Path(marker).exists()
+    try:
+        return int(Path(marker).read_text()) if marker else None
+    except (OSError, ValueError):  # not there: the sweep goes on
+        return None
 
 
 def _forward(signum: int) -> None:

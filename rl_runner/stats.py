@@ -70,6 +70,9 @@ def performance_profiles(scores: dict[str, np.ndarray], points: int = 101):
     from rliable import library as rly
 
     every = np.concatenate([s.ravel() for s in scores.values()])
-    taus = np.linspace(every.min(), every.max(), points)
+    low, high = every.min(), every.max()
+    if low == high:  # one score (one run, or every run solved): a span around it
+        low, high = low - max(1.0, abs(low) * 0.1), high + max(1.0, abs(high) * 0.1)
+    taus = np.linspace(low, high, points)
     profiles, cis = interval_estimates(scores, lambda x: rly.score_distributions(x, taus))
     return taus, profiles, cis

@@ -3,6 +3,7 @@ runtime that sweep jobs use. A grid is Hydra's basic sweeper; a search is a swee
 its own points as it goes (Optuna, ``hparams_search=<name>``)."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -31,10 +32,15 @@ JOB_DIR_NAME_MAX = 200  # characters; file systems allow 255 bytes per name
 
 def _job_subdir(override_dirname: str, num) -> str:
     """``${job_subdir:...}`` in YAML: a sweep job's dir is named by its overrides
-    (``algo.lr=0.001,seed=1``), or ``job<num>`` where that name would be too long for the file
-    system (an Optuna trial's sampled floats; its overrides are in ``.hydra/overrides.yaml``)."""
-    if len(override_dirname.encode()) > JOB_DIR_NAME_MAX:
+    (``algo.lr=0.001,seed=1``), or ``job<num>_<digest of them>`` where that name would be too
+    long for the file system (an Optuna trial's sampled floats; its overrides are in
+    ``.hydra/overrides.yaml``). The digest keeps the trials of a continued study apart: the
+    sweeper numbers its jobs from 0 again. A job with no override of its own (``rl-train -m``
+    alone) is ``job<num>``, not the sweep dir itself."""
+    if not override_dirname:
         return f"job{num}"
+    if len(override_dirname.encode()) > JOB_DIR_NAME_MAX:
+        return f"job{num}_{hashlib.sha1(override_dirname.encode()).hexdigest()[:8]}"
     return override_dirname
 
 
@@ -71,10 +77,10 @@ class StoppedJob:
     """What a job of a stopped parallel sweep returns, whether it checkpointed or never
     started: a grid ends with its jobs, and a search sweeper reading it as the trial's
     objective stops in rl-train's process before it tells Optuna anything of the trial (as a
-    sweep in one process does, ``SweepStopped``). See ``signals.ParallelStop``."""
+    sweep in one process does, ``SweepStopped``). See ``signals.SweepStop``."""
 
     def __float__(self) -> float:
-        raise SweepStopped("the sweep stopped", 130)  # cli words it (ParallelStop)
+        raise SweepStopped("the sweep stopped", 130)  # cli words it (SweepStop)
 
 
 def job_processes(launcher: DictConfig) -> int:

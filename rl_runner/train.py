@@ -117,9 +117,18 @@ def resume_arguments(argv: list[str]) -> list[str]:
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "experimental_rerun")
 
 
-def _composes(overrides: list[str], name: str) -> bool:
+def _checked_cell(overrides: list[str], name: str):
+    """A multirun cell composed, and checked as its job will be where it is a grid's (a
+    search's cell is checked at the ends of its ranges instead)."""
+    composed = composition.compose(overrides, name)
+    if not sweeps.is_search(composed.cfg):
+        job.prepare(composed.cfg)
+    return composed
+
+
+def _checks(overrides: list[str], name: str) -> bool:
     try:
-        composition.compose(overrides, name)
+        _checked_cell(overrides, name)
     except ConfigError:
         return False
     return True
@@ -134,7 +143,7 @@ class Checked(NamedTuple):
     sweep_dir: Path | None  # a multirun's sweep dir
     claim: rundir.Claim | None  # the run dir claimed for a single run
     search: bool = False  # a multirun whose sweeper draws its points (Optuna)
-    parallel: bool = False  # a multirun whose jobs run side by side in child processes
+    processes: int = 0  # a multirun's jobs side by side on this machine (sweeps.job_processes)
 
 
 def check_arguments(argv: list[str]) -> Checked:
@@ -158,14 +167,14 @@ def check_arguments(argv: list[str]) -> Checked:
         composed = None
         cells = sweeps.sweep_cells(overrides, name)
         for cell in cells:
-            try:
-                composed = composition.compose(cell, name)
-            except ConfigError as exc:  # Hydra's launcher would stop the sweep at this job
-                if not any(_composes(other, name) for other in cells if other is not cell):
-                    raise  # a typo every job shares
+            try:  # all before the first job starts: a bad cell is not found hours in
+                composed = _checked_cell(cell, name)
+            except ConfigError as exc:
+                if not any(_checks(other, name) for other in cells if other is not cell):
+                    raise  # a mistake every job shares
                 job_name = ",".join(o for o in cell if o not in overrides)
-                raise ConfigError(f"the job {job_name}: {exc} (every job of a sweep must "
-                                  "compose; none has started)") from None
+                raise ConfigError(f"the job {job_name}: {exc} (a sweep starts when every job "
+                                  "checks out; none has started)") from None
             search = sweeps.is_search(composed.cfg)
             if search:
                 sweeps.check_search(overrides)  # Optuna & co. choose their cells as they go:
@@ -177,14 +186,19 @@ def check_arguments(argv: list[str]) -> Checked:
                         raise ConfigError(f"{exc} (a value the search can draw; no trial has "
                                           "started)") from None
                 break
-        parallel = sweeps.job_processes(composed.cfg.hydra.launcher) > 1
+        processes = sweeps.job_processes(composed.cfg.hydra.launcher)
         sweep_dir = None
         if args.cfg is None and not _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = rundir.claim_sweep(composed.cfg.hydra.sweep.dir)
             overrides.append(f"hydra.sweep.dir={rundir.quoted(sweep_dir)}")
         elif _explicit(overrides, "hydra.sweep.dir"):
             sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
-        return Checked([*flags, *overrides], sweep_dir, None, search, parallel)
+            if not search and any(sweep_dir.glob("**/.hydra")):  # a search continues its study
+                raise ConfigError(f"hydra.sweep.dir={composed.cfg.hydra.sweep.dir} already "
+                                  "holds the runs of an earlier sweep: choose a new "
+                                  "hydra.sweep.dir (a stopped job continues with rl-train "
+                                  "resume=<its job dir>)")
+        return Checked([*flags, *overrides], sweep_dir, None, search, processes)
     composed = composition.compose(overrides, name)
     sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
     if sweeper not in (None, "basic") and args.cfg is None:  # a single run would ignore it
@@ -229,7 +243,7 @@ def cli(argv: list[str] | None = None) -> None:
         if {"--help", "-h"} & set(argv):
             from rl_runner.usage import help_text
 
-            print(help_text(argv))
+            console.out(help_text(argv))
             return
         checked = check_arguments(argv)
         argv, sweep_dir, _claimed = checked.argv, checked.sweep_dir, checked.claim
@@ -242,23 +256,34 @@ def cli(argv: list[str] | None = None) -> None:
     if checked.search:
         sweeps.plain_optuna_logs()
     sys.argv[1:] = argv
-    parallel = signals.ParallelStop(sweep_dir) if checked.parallel and sweep_dir else None
+    sweep_stop = None  # a sweep whose jobs run on this machine stops cleanly (SLURM's: scancel)
+    if sweep_dir is not None and checked.processes:
+        sweep_stop = signals.SweepStop(sweep_dir, parallel=checked.processes > 1)
     try:
-        with parallel or contextlib.nullcontext():
+        with sweep_stop or contextlib.nullcontext():
             main()
-    except sweeps.SweepStopped as stop:
-        if parallel is None or parallel.received is None:
+    except sweeps.SweepStopped as stop:  # a job stopped in its training loop, in this process
+        if sweep_stop is None or sweep_stop.received is None:
             console.error(PROG, str(stop), stop.exit_code, kind="stopped")
     failed = _failed_jobs(sweep_dir, start)
-    if parallel is not None and parallel.received is not None:
+    if sweep_stop is not None and sweep_stop.received is not None:
         before = f"; {len(failed)} job(s) had failed (failure.json)" if failed else ""
-        console.error(PROG, f"{parallel.arrivals.name}: the sweep stopped: each job it stopped "
-                      "saved a checkpoint and printed the command that resumes it; the later "
-                      f"jobs did not start{before}", 128 + parallel.received, kind="stopped")
+        console.error(PROG, f"{sweep_stop.arrivals.name}: the sweep stopped: each job it "
+                      "stopped saved a checkpoint and printed the command that resumes it; the "
+                      f"later jobs did not start{before}", 128 + sweep_stop.received,
+                      kind="stopped")
     if failed:
         code = 2 if all(f.get("exit_code") == 2 for f in failed) else 1
+        none = checked.search and not (sweep_dir / "optimization_results.yaml").exists()
         console.error(PROG, f"{len(failed)} job(s) of the sweep failed; each wrote "
-                      f"failure.json in its dir under {sweep_dir} (rl-report lists them)", code)
+                      f"failure.json in its dir under {sweep_dir} (rl-report lists them)"
+                      + ("; no trial completed, so the search has no best value" if none
+                         else ""), code)
+    if sweep_dir is not None:
+        best = (f"; the best parameters: {sweep_dir / 'optimization_results.yaml'}"
+                if checked.search else "")
+        print(f"{PROG}: sweep done: {sweep_dir}{best}; compare its runs: rl-report {sweep_dir}",
+              file=sys.stderr)
 
 
 class _CallableModule(types.ModuleType):
@@ -266,8 +291,9 @@ class _CallableModule(types.ModuleType):
         """rl_runner.train(overrides=None, /, **keys) -> Run: train as ``rl-train`` does.
 
         ``overrides``: a list (``["algo=ddpg", "seed=1"]``) or a dict (``{"algo": "ddpg",
-        "algo.actor_lr": 1e-3}``); keywords add top-level keys (``total_env_steps=20000``,
-        ``resume=run_dir``). Returns the finished ``Run`` (``.metrics``, ``.run_dir``);
+        "env": "pusher", "algo.actor_lr": 1e-3}``); keywords add top-level keys
+        (``total_env_steps=20000``, ``resume=run_dir``). Returns the finished ``Run``
+        (``.metrics``, ``.run_dir``);
         raises ``rl_runner.ConfigError`` on bad input (nothing written) and
         ``rl_runner.RunStopped`` when interrupted (the checkpoint kept). Full documentation:
         ``help(rl_runner.api.train)``."""

@@ -143,7 +143,8 @@ def test_ddpg_on_a_discrete_env_says_so():
     with pytest.raises(ConfigError) as err:
         describe(EnvConfig(id="CartPole-v1"), "ddpg")
     assert str(err.value) == ("ddpg needs a continuous (Box) action space; CartPole-v1 has "
-                              "Discrete(2) - use algo=reinforce")
+                              "Discrete(2) - use algo=reinforce, or an env with Box "
+                              "actions: env=pusher, or env=gym env.id=Pendulum-v1")
 
 
 def test_cli_bad_value_is_one_line_without_traceback_and_before_tensorflow(tmp_path):

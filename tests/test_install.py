@@ -44,6 +44,7 @@ def test_wheel_in_a_fresh_venv_trains_evaluates_and_reports_from_any_directory(t
     (run_dir,) = work.glob("outputs/*/*_reinforce_CartPole-v1")
     assert json.loads((run_dir / "metrics.json").read_text())["env_steps"] >= 600
     assert not (work / "outputs" / "conf").exists()  # the package's configs were used
+    assert "Error importing" not in trained.stderr  # our sweeper plugin, without optuna
 
     evaluated = run([bin_ / "rl-eval", run_dir, "episodes=2"], cwd=work)
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]

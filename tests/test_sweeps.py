@@ -28,6 +28,8 @@ def test_parallel_grid_runs_every_job_and_reports_groups_across_seeds(tmp_path):
     proc = rl_train("-m", "hydra/launcher=local_parallel", "algo.lr=0.001,0.003", "seed=0,1",
                     *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rl-train: sweep done: {tmp_path}; compare its runs: rl-report {tmp_path}")
     jobs = job_dirs(tmp_path)
     assert [j.name for j in jobs] == [
         f"algo.lr={lr},eval.episodes=2,eval.every_env_steps=300,seed={s},total_env_steps=600"
@@ -64,20 +66,33 @@ def test_parallel_grid_runs_every_job_and_reports_groups_across_seeds(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_failing_cell_is_reported_and_the_others_complete(tmp_path):
-    proc = rl_train("-m", "hydra/launcher=local_parallel", "algo.lr=0.003,-1", "seed=0", *TINY,
-                    f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
-    assert proc.returncode != 0  # Hydra reports the failed job once all have run
+def test_a_job_that_fails_is_reported_and_the_others_complete(tmp_path):
+    proc = with_failing_jobs(tmp_path, "num == 0", "-m", "algo.lr=0.01,0.003", "seed=0", *TINY)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "rl-train: error: 1 job(s) of the sweep failed; each wrote failure.json")
     rest = "eval.episodes=2,eval.every_env_steps=300,seed=0,total_env_steps=600"
-    good, bad = tmp_path / f"algo.lr=0.003,{rest}", tmp_path / f"algo.lr=-1,{rest}"
+    good, bad = tmp_path / f"algo.lr=0.003,{rest}", tmp_path / f"algo.lr=0.01,{rest}"
     assert json.loads((good / "metrics.json").read_text())["env_steps"] >= 600
     error = json.loads((bad / "failure.json").read_text())["error"]
-    assert "algo.lr=-1 is out of range" in error
+    assert error == "losses/policy_loss became NaN (a stand-in)"
     rl_report([str(tmp_path)])
     report = (tmp_path / "report.md").read_text()
-    assert "| algo.lr=-1.0 | 0 | 1 |" in report and "| algo.lr=0.003 | 1 | 0 |" in report
-    assert "| 1 | algo.lr=-1.0 | 0 | 1 |" in report
-    assert "## Failed jobs" in report and "algo.lr=-1 is out of range" in report
+    assert "| algo.lr=0.01 | 0 | 1 |" in report and "| algo.lr=0.003 | 1 | 0 |" in report
+    assert "## Failed jobs" in report and "became NaN (a stand-in)" in report
+
+
+@pytest.mark.slow
+def test_a_grid_into_a_sweep_dir_that_holds_runs_is_refused_and_they_are_untouched(tmp_path):
+    first = rl_train("-m", "seed=0", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")}
+    again = rl_train("-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path)
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"rl-train: error: hydra.sweep.dir={tmp_path} already holds the runs of an earlier "
+        "sweep: choose a new hydra.sweep.dir (a stopped job continues with rl-train "
+        "resume=<its job dir>)"]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*")} == before
 
 
 def test_ctrl_c_stops_the_whole_sweep_and_keeps_the_job_resumable(tmp_path):
@@ -109,6 +124,33 @@ SEARCH = ["hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=3", "sear
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_ctrl_c_between_two_jobs_of_a_sweep_stops_it_before_the_next(tmp_path):
+    """SIGINT while Hydra writes the second job's config (between the jobs of a grid in
+    rl-train's process): it had raised KeyboardInterrupt there, a traceback and a half-made job
+    dir. Now the first job is whole, the second never starts, and rl-train says so."""
+    script = (
+        "import os, signal, sys\n"
+        "import hydra.core.utils as utils\n"
+        "real = utils._save_config\n"
+        "def save(cfg, filename, output_dir):\n"
+        "    if 'seed=1' in str(output_dir) and filename == 'config.yaml':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(cfg, filename, output_dir)\n"
+        "utils._save_config = save\n"
+        "from rl_runner.train import cli\n"
+        "cli(sys.argv[1:])\n")
+    proc = python(script, "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,
+                  timeout=300)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "rl-train: stopped: SIGINT: the sweep stopped: each job it stopped saved a checkpoint "
+        "and printed the command that resumes it; the later jobs did not start")
+    (job,) = job_dirs(tmp_path)  # no seed=1
+    assert ",seed=0," in job.name and (job / "metrics.json").exists()
+    assert not list(tmp_path.rglob("failure.json"))
+
+
 @pytest.mark.parametrize("how, jobs, running", [
     ("ctrl-c", GRID_OF_3, 2),
     ("sigterm-to-rl-train", IDLE_PROCESS, 2),
@@ -163,14 +205,10 @@ def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_oth
         "checkpoint and printed the command that resumes it; the later jobs did not start")
 
 
-@pytest.mark.slow
-def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
-    """A trial that fails at run time (here the first one, as if its losses became NaN):
-    failure.json, the trial FAIL in the study, the next trial runs and is the best; rl-train
-    exits 1 naming the failure. A NaN objective had crashed hydra-optuna-sweeper ("Values
-    were told") with a traceback."""
-    import optuna
-
+def with_failing_jobs(tmp_path: Path, fails: str, *args: str) -> subprocess.CompletedProcess:
+    """``rl-train <args>`` into the sweep dir ``tmp_path``, its jobs failing where ``fails`` (a
+    condition on ``num``, the job's number) is true, at run time, as if their losses became
+    NaN. The jobs run in rl-train's process (the patch is not in a launcher's workers)."""
     script = (
         "import sys\n"
         "from hydra.core.hydra_config import HydraConfig\n"
@@ -178,15 +216,28 @@ def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
         "from rl_runner.errors import RunStopped\n"
         "real = job.execute\n"
         "def execute(cfg, run_dir, *args, **keys):\n"
-        "    if HydraConfig.get().job.num == 0:\n"
+        "    num = HydraConfig.get().job.num\n"
+        f"    if {fails}:\n"
         "        raise RunStopped('losses/policy_loss became NaN (a stand-in)', 3, run_dir)\n"
         "    return real(cfg, run_dir, *args, **keys)\n"
         "job.execute = execute\n"
         "from rl_runner.train import cli\n"
         "cli(sys.argv[1:])\n")
-    proc = python(script, "-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
-                  "search.seeds=1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,
-                  timeout=300)
+    return python(script, *args, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path, timeout=300)
+
+
+SEARCH = ["-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
+          "search.seeds=1", *TINY]
+
+
+@pytest.mark.slow
+def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
+    """A trial that fails at run time (here the first one): failure.json, the trial FAIL in
+    the study, the next trial runs and is the best; rl-train exits 1 naming the failure. A NaN
+    objective had crashed hydra-optuna-sweeper ("Values were told") with a traceback."""
+    import optuna
+
+    proc = with_failing_jobs(tmp_path, "num == 0", *SEARCH)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "rl-train: error: 1 job(s) of the sweep failed; each wrote failure.json")
@@ -199,13 +250,31 @@ def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
     assert results["best_value"] == pytest.approx(study.trials[1].value)
 
 
-def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
+
+@pytest.mark.slow
+def test_a_search_whose_every_trial_fails_ends_in_one_line(tmp_path):
+    """Every trial fails: the plugin had raised Optuna's "No trials are completed yet" with a
+    traceback; now the sweep ends as one with failed jobs, saying there is no best value."""
+    proc = with_failing_jobs(tmp_path, "True", *SEARCH)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rl-train: error: 2 job(s) of the sweep failed; each wrote failure.json in its dir "
+        f"under {tmp_path} (rl-report lists them); no trial completed, so the search has no "
+        "best value")
+    assert len(list(tmp_path.rglob("failure.json"))) == 2
+    assert not (tmp_path / "optimization_results.yaml").exists()
+
+def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number_and_digest():
     from rl_runner.sweeps import JOB_DIR_NAME_MAX, _job_subdir
 
     short = "algo.lr=0.001,seed=1"
-    assert _job_subdir(short, 3) == short
-    sampled = ",".join(f"algo.key{i}=0.00035384535909065536" for i in range(8))
-    assert len(sampled) > JOB_DIR_NAME_MAX and _job_subdir(sampled, 3) == "job3"
+    assert _job_subdir(short, 3) == short and _job_subdir("", 0) == "job0"  # rl-train -m alone
+    sampled = [",".join(f"algo.key{i}=0.000353845359090655{j}" for i in range(8))
+               for j in range(2)]
+    assert len(sampled[0]) > JOB_DIR_NAME_MAX
+    names = [_job_subdir(s, 3) for s in sampled]  # job 3 of a study and of its continuation
+    assert all(n.startswith("job3_") and len(n) == 13 for n in names) and names[0] != names[1]
+    assert _job_subdir(sampled[0], 3) == names[0]
 
 
 @pytest.mark.slow
@@ -228,6 +297,9 @@ def test_optuna_search_with_two_seeds_per_trial(tmp_path):
                                            "algo.episodes_per_update", "algo.entropy_coef"}
     assert 0.9 <= results["best_params"]["algo.gamma"] <= 0.999
     assert (tmp_path / "optuna.db").exists()  # the study can be resumed
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"rl-train: sweep done: {tmp_path}; the best parameters: "
+        f"{tmp_path / 'optimization_results.yaml'}; compare its runs: rl-report {tmp_path}")
 
 
 @pytest.mark.slow
@@ -334,6 +406,60 @@ def test_report_names_every_key_the_groups_differ_in(tmp_path, capsys):
             "their min and max); more seeds narrow it.") in summarise(tmp_path).text
 
 
+
+def fake_run(path: Path, algo: str, env: str, score: float | None, threshold=None) -> Path:
+    """A run dir as rl-report reads it: finished (score), failed (None) or stopped with a
+    checkpoint (score and status "stopped")."""
+    from omegaconf import OmegaConf
+
+    (path / ".hydra").mkdir(parents=True)
+    OmegaConf.save({"algo": {"name": algo}, "env": {"id": env}}, path / ".hydra" / "config.yaml")
+    if score is None:
+        (path / "failure.json").write_text(json.dumps({"error": "it failed", "exit_code": 1}))
+    elif score == "stopped":
+        (path / "checkpoints").mkdir()
+    else:
+        (path / "metrics.json").write_text(json.dumps({
+            "heldout": {"mean": score}, "env_steps": 10, "final_eval_return": score,
+            "solved": False, "env_steps_to_solve": None, "stop_reason": "budget",
+            "stop_at_return": threshold}))
+    return path
+
+
+def test_report_of_runs_on_two_envs_names_each_env_and_draws_no_shared_profile(tmp_path,
+                                                                                 capsys):
+    """An everyday folder: a CartPole run (threshold 500), two Pendulum runs that scored alike
+    (no threshold), one stopped with a checkpoint. The envs are named in the groups (not pooled
+    under algo.name), no profile puts their returns on one axis, no threshold is claimed for
+    Pendulum, and the stopped run is listed with its resume command."""
+    fake_run(tmp_path / "a", "reinforce", "CartPole-v1", 500.0, threshold=500.0)
+    for name in ("b", "c"):
+        fake_run(tmp_path / name, "td3", "Pendulum-v1", -150.0)
+    stopped = fake_run(tmp_path / "d", "td3", "Pendulum-v1", "stopped")
+    rl_report([str(tmp_path)])
+    out = capsys.readouterr().out
+    text = (tmp_path / "report.md").read_text()
+    assert ("3 runs in 2 groups, told apart by env.id (the groups also differ in algo.name); 1 "
+            "unfinished (listed below).") in text
+    assert "| 1 | env.id=CartPole-v1 | 1 | 0 | 500.00 [500.00, 500.00] |" in text
+    assert "| 0/1 | — |" in text  # its threshold: 500, not reached
+    assert "| 2 | env.id=Pendulum-v1 | 2 | 0 |" in text and "| — | — |" in text
+    assert f"- `{stopped}`: rl-train resume={stopped}" in text
+    assert out.strip().splitlines()[-1].endswith(
+        ", curves.png (no profiles.png: the runs are on several envs, whose returns do not "
+        "share an axis; --normalize puts them on one)")
+    assert not (tmp_path / "profiles.png").exists()
+
+
+def test_report_with_no_finished_run_writes_the_table_and_no_figure(tmp_path, capsys):
+    for name in ("a", "b"):
+        fake_run(tmp_path / name, "reinforce", "CartPole-v1", None)
+    rl_report([str(tmp_path)])  # it had raised numpy's "need at least one array"
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"rl-report: wrote {tmp_path / 'report.md'} (no figures: no run finished)")
+    assert "| 1 | all runs | 0 | 2 | — |" in (tmp_path / "report.md").read_text()
+    assert not list(tmp_path.glob("*.png"))
+
 def test_report_statistics_are_rliables_and_curves_share_a_grid():
     import numpy as np
 
@@ -351,6 +477,8 @@ def test_report_statistics_are_rliables_and_curves_share_a_grid():
     taus, profile, cis = performance_profiles({"a": scores}, points=8)
     assert taus.tolist() == list(range(1, 9))  # from the lowest score to the highest
     assert profile["a"].tolist() == [k / 8 for k in range(7, -1, -1)]  # the fraction above tau
+    taus, profile, _ = performance_profiles({"a": np.full((3, 1), 500.0)}, points=3)
+    assert taus.tolist() == [450, 500, 550] and profile["a"].tolist() == [1, 0, 0]  # all alike
     # Seeded (rliable resamples with numpy's global generator): the same scores, the same CIs.
     np.random.seed(1)
     assert np.array_equal(cis["a"], performance_profiles({"a": scores}, points=8)[2]["a"])
