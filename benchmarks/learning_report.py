@@ -42,6 +42,10 @@ def write(bench: str, stored: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 # Pusher-v5: the presets
 # ---------------------------------------------------------------------------------------------
+def seeds(n: int) -> str:
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
 def pusher(stored: dict) -> None:
     import matplotlib
 
@@ -60,12 +64,14 @@ def pusher(stored: dict) -> None:
         last = [v for v in (at(stored[n]["eval"], CHECKPOINTS[-1]) for n in names) if v]
         held = [stored[n]["heldout"]["mean"] for n in names if stored[n].get("heldout")]
         if last:
-            line = f"- `{preset}`: eval at 300k, median of {len(last)} seeds: {median(last):.1f}"
-            line += (f"; held-out {median(held):.1f}" if held else "; held-out: not measured "
-                     "(these runs predate held-out scoring; `make bench-learning` reruns them)")
+            line = f"- `{preset}`: eval at 300k, median of {seeds(len(last))}: {median(last):.1f}"
+            line += (f"; held-out, median of {seeds(len(held))}: {median(held):.1f}" if held
+                     else "; held-out: not measured (these runs predate held-out scoring; "
+                     "`make bench-learning` reruns them)")
             summary.append(line)
-            headline.append(f"`{preset}` {median(held if held else last):.1f}"
-                            f"{'' if held else ' (eval states)'}")
+            so_far = "" if len(held) == len(SEEDS) else f" ({len(held)} of {len(SEEDS)} seeds)"
+            headline.append(f"`{preset}` {median(held):.1f}{so_far}" if held
+                            else f"`{preset}` {median(last):.1f} (eval states)")
     fig, ax = plt.subplots(figsize=(7, 4))
     for preset, cmap in (("ddpg_pusher", "Blues"), ("td3_pusher", "RdPu")):
         for i, s in enumerate(SEEDS):
@@ -88,7 +94,8 @@ def pusher(stored: dict) -> None:
         "`benchmarks/learning_pusher.png`.", "",
         "| run | eval @100k | @200k | @300k | held-out @300k |", "|---|---|---|---|---|", *rows,
         "", *summary, "",
-        f"**Median of 3 seeds at 300k: {', '.join(headline)}** (target {PUSHER_TARGET:g})."]),
+        f"**Median of 3 seeds at 300k, held-out: {', '.join(headline)}** (target "
+        f"{PUSHER_TARGET:g})."]),
         measured=measured(stored))
 
 

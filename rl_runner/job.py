@@ -47,8 +47,9 @@ def run_config(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
-def prepare(cfg: DictConfig):
-    """Typed config and env description of a new run, or ConfigError: cheap, no TensorFlow."""
+def prepare(cfg: DictConfig, memory: bool = True):
+    """Typed config and env description of a new run, or ConfigError: cheap, no TensorFlow.
+    ``memory``: check that the replay buffer fits this machine's free memory (the run's)."""
     from rl_runner.envs import check_versioned
 
     cfg = run_config(cfg)
@@ -59,18 +60,18 @@ def prepare(cfg: DictConfig):
                           f"command line: {exc.full_key}=...)") from None
     validate(typed)
     check_versioned(typed.env.id)
-    return typed, described(typed)
+    return typed, described(typed, memory)
 
 
-def described(typed: Config):
-    """The env's description, checked against the algorithm and the memory its replay buffer
-    would take."""
+def described(typed: Config, memory: bool = True):
+    """The env's description, checked against the algorithm and (``memory``) the memory its
+    replay buffer would take."""
     from rl_runner.envs import describe
     from rl_runner.memory import check_fits
 
     spec = describe(typed.env, typed.algo.name)
     capacity = getattr(typed.algo, "buffer_size", None)
-    if capacity is not None:
+    if capacity is not None and memory:
         check_fits(capacity, spec.obs_dim, spec.num_actions, spec.id)
     return spec
 

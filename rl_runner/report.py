@@ -130,8 +130,10 @@ def summarise(root: Path, compare: tuple[int, int] | None = None,
         lines += [f"- `{r.path.relative_to(root) if r.path != root else r.path}`: {r.error}"
                   for r in failures]
     if unfinished:
-        lines += ["", "## Unfinished runs (stopped with a checkpoint)", ""]
-        lines += [f"- `{path}`: rl-train resume={path}" for path in unfinished]
+        lines += ["", "## Unfinished runs (stopped with a checkpoint, or still training)", ""]
+        lines += [f"- `{path}`: rl-train resume={path}"
+                  + (" (one seed of a search.seeds job: the job's later seeds did not run)"
+                     if path.name.startswith("seed=") else "") for path in unfinished]
     return Report("\n".join(lines) + "\n", groups, keys, failures)
 
 
@@ -229,6 +231,8 @@ def figures(report: Report, out: Path, normalize: dict | None) -> str:
     """Draw what the finished runs allow; returns the end of rl-report's last line."""
     done = {name: [r for r in runs if r.metrics] for name, runs in report.groups.items()}
     done = {name: runs for name, runs in done.items() if runs}
+    for old in ("curves.png", "profiles.png"):  # an earlier report's: not of these runs
+        (out / old).unlink(missing_ok=True)
     if not done:
         return " (no figures: no run finished)"
     plot_curves(done, out / "curves.png")
@@ -238,7 +242,7 @@ def figures(report: Report, out: Path, normalize: dict | None) -> str:
                       "normalised held-out return")
     elif len(envs) > 1:
         return (", curves.png (no profiles.png: the runs are on several envs, whose returns "
-                "do not share an axis; --normalize puts them on one)")
+                "do not compare; --normalize puts them on one scale)")
     else:
         plot_profiles({name: np.array([[r.score] for r in runs]) for name, runs in done.items()},
                       out / "profiles.png", "held-out return")

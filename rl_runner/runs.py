@@ -58,7 +58,8 @@ def find_runs(root: Path) -> list[Run]:
 
 
 def unfinished_runs(root: Path) -> list[Path]:
-    """The run dirs below ``root`` that stopped with a checkpoint and never finished."""
+    """The run dirs below ``root`` with a checkpoint and no result: stopped, or still
+    training."""
     return [p.parent.parent for p in sorted(root.rglob(".hydra/config.yaml"))
             if (p.parent.parent / "checkpoints").is_dir()
             and not any((p.parent.parent / f).exists() for f in ("metrics.json", "failure.json"))]
@@ -82,16 +83,16 @@ def label_keys(runs: list[Run], keys: list[str]) -> list[str]:
     (``algo=td3`` needs no ``algo.policy_delay=2`` beside it). ``env.id`` is named whenever
     the runs are on several envs."""
     ordered = [k for k in FIRST_KEYS if k in keys] + [k for k in keys if k not in FIRST_KEYS]
-    named = [k for k in ("env.id",) if k in keys]  # a return means nothing without its env
+    named: list[str] = []
     for key in ordered:
-        if key in named:
-            continue
         together: dict[str, set] = {}
         for run in runs:
             values = together.setdefault(label(run, named), set())
             values.add(json.dumps(run.config.get(key), default=str))
         if any(len(values) > 1 for values in together.values()):
             named.append(key)
+    if "env.id" in keys and "env.id" not in named:  # a return means nothing without its env
+        named.append("env.id")
     return sorted(named, key=ordered.index)
 
 

@@ -153,7 +153,9 @@ class SweepStop:
             self.marker.unlink(missing_ok=True)
             exit_now(signum)
         self.marker.parent.mkdir(parents=True, exist_ok=True)
-        self.marker.write_text(str(signum))
+        written = self.marker.with_suffix(".part")
+        written.write_text(str(signum))
+        os.replace(written, self.marker)  # whole: a job never reads it half-written
         running = "each running job finishes its step and saves a checkpoint; " \
             if self.parallel else ""
         print(f"\nrl-train: {self.arrivals.name}: {running}no later job starts "

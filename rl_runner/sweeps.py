@@ -3,7 +3,6 @@ runtime that sweep jobs use. A grid is Hydra's basic sweeper; a search is a swee
 its own points as it goes (Optuna, ``hparams_search=<name>``)."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -31,20 +30,26 @@ JOB_DIR_NAME_MAX = 200  # characters; file systems allow 255 bytes per name
 
 
 def _job_subdir(override_dirname: str, num) -> str:
-    """``${job_subdir:...}`` in YAML: a sweep job's dir is named by its overrides
-    (``algo.lr=0.001,seed=1``), or ``job<num>_<digest of them>`` where that name would be too
-    long for the file system (an Optuna trial's sampled floats; its overrides are in
-    ``.hydra/overrides.yaml``). The digest keeps the trials of a continued study apart: the
-    sweeper numbers its jobs from 0 again. A job with no override of its own (``rl-train -m``
-    alone) is ``job<num>``, not the sweep dir itself."""
-    if not override_dirname:
+    """``${job_subdir:...}`` in YAML: a grid job's dir is named by its overrides
+    (``algo.lr=0.001,seed=1``), or ``job<num>`` where there are none (``rl-train -m`` alone) or
+    that name would be too long for the file system (its overrides are in
+    ``.hydra/overrides.yaml``)."""
+    if not override_dirname or len(override_dirname.encode()) > JOB_DIR_NAME_MAX:
         return f"job{num}"
-    if len(override_dirname.encode()) > JOB_DIR_NAME_MAX:
-        return f"job{num}_{hashlib.sha1(override_dirname.encode()).hexdigest()[:8]}"
     return override_dirname
 
 
+def _trial_subdir(override_dirname: str, num) -> str:
+    """``${trial_subdir:...}``: a search trial's dir, ``trial<num>_<its overrides>``, or
+    ``trial<num>`` where too long (Optuna's sampled floats). A continued study numbers on
+    (``hydra_plugins/rl_runner_sweeper``), so a trial never lands in an earlier one's dir, even
+    where the sampler draws the same point again."""
+    name = f"trial{num}_{override_dirname}"
+    return name if len(name.encode()) <= JOB_DIR_NAME_MAX else f"trial{num}"
+
+
 OmegaConf.register_new_resolver("job_subdir", _job_subdir, replace=True)
+OmegaConf.register_new_resolver("trial_subdir", _trial_subdir, replace=True)
 
 
 class SweepStopped(BaseException):

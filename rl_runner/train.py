@@ -72,6 +72,8 @@ def main(cfg: DictConfig):
             if signals.stopping():  # a later job of a stopped sweep: its dir goes, unless
                 if all(p.name == ".hydra" or p.suffix == ".log" for p in Path(run_dir).iterdir()):
                     shutil.rmtree(run_dir, ignore_errors=True)  # an earlier job left more
+                if sweeps.job_processes(hydra_cfg.launcher) == 1:  # in this process: the
+                    raise sweeps.SweepStopped("", 130)  # launcher stops now (cli words it)
                 return sweeps.StoppedJob()
         metrics = job.execute(cfg, run_dir, preset, adjust=sweeps.sweep_runtime)
     except ConfigError as exc:
@@ -117,18 +119,19 @@ def resume_arguments(argv: list[str]) -> list[str]:
 _INFO_FLAGS = ("help", "hydra_help", "info", "shell_completion", "experimental_rerun")
 
 
-def _checked_cell(overrides: list[str], name: str):
+def _checked_cell(overrides: list[str], name: str, here: bool = True):
     """A multirun cell composed, and checked as its job will be where it is a grid's (a
-    search's cell is checked at the ends of its ranges instead)."""
+    search's cell is checked at the ends of its ranges instead). ``here``: its job runs on this
+    machine, whose free memory its replay buffer must fit (a SLURM node's is not this one's)."""
     composed = composition.compose(overrides, name)
     if not sweeps.is_search(composed.cfg):
-        job.prepare(composed.cfg)
+        job.prepare(composed.cfg, memory=here)
     return composed
 
 
-def _checks(overrides: list[str], name: str) -> bool:
+def _checks(overrides: list[str], name: str, here: bool) -> bool:
     try:
-        _checked_cell(overrides, name)
+        _checked_cell(overrides, name, here)
     except ConfigError:
         return False
     return True
@@ -164,40 +167,47 @@ def check_arguments(argv: list[str]) -> Checked:
     flags = [a for a in argv if a not in args.overrides]
     name = args.config_name or composition.CONFIG_NAME
     if args.multirun:
-        composed = None
         cells = sweeps.sweep_cells(overrides, name)
+        try:  # what every cell shares: the sweeper, the launcher, the sweep dir
+            first = composition.compose(cells[0], name).cfg
+        except ConfigError:
+            first = None  # the loop below raises it, naming the job if others compose
+        search = first is not None and sweeps.is_search(first)
+        processes = sweeps.job_processes(first.hydra.launcher) if first is not None else 1
+        if first is not None and args.cfg is not None:  # prints a config; runs nothing
+            return Checked([*flags, *overrides], None, None, search, processes)
+        if first is not None and _explicit(overrides, "hydra.sweep.dir") and not search:
+            sweep_dir = Path(first.hydra.sweep.dir).absolute()  # (a search continues its study)
+            if any(sweep_dir.glob("*/.hydra")):
+                raise ConfigError(f"hydra.sweep.dir={first.hydra.sweep.dir} already holds the "
+                                  "runs of an earlier sweep: choose a new hydra.sweep.dir (a "
+                                  "stopped job continues with rl-train resume=<its job dir>)")
         for cell in cells:
             try:  # all before the first job starts: a bad cell is not found hours in
-                composed = _checked_cell(cell, name)
+                composed = _checked_cell(cell, name, processes > 0)
             except ConfigError as exc:
-                if not any(_checks(other, name) for other in cells if other is not cell):
+                if not any(_checks(other, name, processes > 0) for other in cells
+                           if other is not cell):
                     raise  # a mistake every job shares
                 job_name = ",".join(o for o in cell if o not in overrides)
                 raise ConfigError(f"the job {job_name}: {exc} (a sweep starts when every job "
                                   "checks out; none has started)") from None
-            search = sweeps.is_search(composed.cfg)
             if search:
                 sweeps.check_search(overrides)  # Optuna & co. choose their cells as they go:
                 fixed = [o for o in overrides if not sweeps.is_sweep(o)]  # their ranges' ends
                 for point in sweeps.search_points(sweeps.search_space(composed.cfg, overrides)):
                     try:
-                        job.prepare(composition.compose([*fixed, *point], name).cfg)
+                        job.prepare(composition.compose([*fixed, *point], name).cfg,
+                                    memory=processes > 0)
                     except ConfigError as exc:
                         raise ConfigError(f"{exc} (a value the search can draw; no trial has "
                                           "started)") from None
                 break
-        processes = sweeps.job_processes(composed.cfg.hydra.launcher)
-        sweep_dir = None
-        if args.cfg is None and not _explicit(overrides, "hydra.sweep.dir"):
-            sweep_dir = rundir.claim_sweep(composed.cfg.hydra.sweep.dir)
+        if _explicit(overrides, "hydra.sweep.dir"):
+            sweep_dir = Path(first.hydra.sweep.dir).absolute()
+        else:
+            sweep_dir = rundir.claim_sweep(first.hydra.sweep.dir)
             overrides.append(f"hydra.sweep.dir={rundir.quoted(sweep_dir)}")
-        elif _explicit(overrides, "hydra.sweep.dir"):
-            sweep_dir = Path(composed.cfg.hydra.sweep.dir).absolute()
-            if not search and any(sweep_dir.glob("**/.hydra")):  # a search continues its study
-                raise ConfigError(f"hydra.sweep.dir={composed.cfg.hydra.sweep.dir} already "
-                                  "holds the runs of an earlier sweep: choose a new "
-                                  "hydra.sweep.dir (a stopped job continues with rl-train "
-                                  "resume=<its job dir>)")
         return Checked([*flags, *overrides], sweep_dir, None, search, processes)
     composed = composition.compose(overrides, name)
     sweeper = composed.cfg.hydra.runtime.choices.get("hydra/sweeper")
@@ -262,9 +272,11 @@ def cli(argv: list[str] | None = None) -> None:
     try:
         with sweep_stop or contextlib.nullcontext():
             main()
-    except sweeps.SweepStopped as stop:  # a job stopped in its training loop, in this process
+    except sweeps.SweepStopped as stop:  # a job of this process stopped, or the sweep between two
         if sweep_stop is None or sweep_stop.received is None:
             console.error(PROG, str(stop), stop.exit_code, kind="stopped")
+        if str(stop):  # a job's stop, with its resume command, then the sweep's line below
+            print(f"{PROG}: stopped: {stop}", file=sys.stderr)
     failed = _failed_jobs(sweep_dir, start)
     if sweep_stop is not None and sweep_stop.received is not None:
         before = f"; {len(failed)} job(s) had failed (failure.json)" if failed else ""
@@ -272,13 +284,14 @@ def cli(argv: list[str] | None = None) -> None:
                       "stopped saved a checkpoint and printed the command that resumes it; the "
                       f"later jobs did not start{before}", 128 + sweep_stop.received,
                       kind="stopped")
-    if failed:
-        code = 2 if all(f.get("exit_code") == 2 for f in failed) else 1
-        none = checked.search and not (sweep_dir / "optimization_results.yaml").exists()
-        console.error(PROG, f"{len(failed)} job(s) of the sweep failed; each wrote "
-                      f"failure.json in its dir under {sweep_dir} (rl-report lists them)"
-                      + ("; no trial completed, so the search has no best value" if none
-                         else ""), code)
+    no_best = checked.search and sweep_dir is not None and not (
+        sweep_dir / "optimization_results.yaml").exists()
+    if failed or no_best:
+        code = 2 if failed and all(f.get("exit_code") == 2 for f in failed) else 1
+        why = [f"{len(failed)} job(s) of the sweep failed; each wrote failure.json in its dir "
+               f"under {sweep_dir} (rl-report lists them)"] if failed else []
+        why += ["no trial completed, so the search has no best value"] if no_best else []
+        console.error(PROG, "; ".join(why), code)
     if sweep_dir is not None:
         best = (f"; the best parameters: {sweep_dir / 'optimization_results.yaml'}"
                 if checked.search else "")

@@ -124,7 +124,6 @@ SEARCH = ["hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=3", "sear
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_ctrl_c_between_two_jobs_of_a_sweep_stops_it_before_the_next(tmp_path):
     """SIGINT while Hydra writes the second job's config (between the jobs of a grid in
     rl-train's process): it had raised KeyboardInterrupt there, a traceback and a half-made job
@@ -151,6 +150,33 @@ def test_ctrl_c_between_two_jobs_of_a_sweep_stops_it_before_the_next(tmp_path):
     assert not list(tmp_path.rglob("failure.json"))
 
 
+@pytest.mark.slow
+def test_ctrl_c_while_a_job_starts_checkpoints_it_and_prints_its_resume_command(tmp_path):
+    """SIGINT while the first job builds its trainer (before its training loop), in rl-train's
+    process: the job checkpoints at its first step, and its resume command is printed before
+    the sweep's line (which says each stopped job printed one)."""
+    script = (
+        "import os, signal, sys\n"
+        "from rl_runner import job\n"
+        "real = job.build_trainer\n"
+        "def build(*args, **keys):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return real(*args, **keys)\n"
+        "job.build_trainer = build\n"
+        "from rl_runner.train import cli\n"
+        "cli(sys.argv[1:])\n")
+    proc = python(script, "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,
+                  timeout=300)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    (job,) = job_dirs(tmp_path)  # no seed=1
+    assert (job / "checkpoints" / "checkpoint").exists()
+    *_, stopped, summary = proc.stderr.strip().splitlines()
+    assert stopped.startswith("rl-train: stopped: [") and stopped.endswith(
+        f"Resume with: rl-train resume={job}; the sweep stops here (its later jobs do not run)")
+    assert summary.startswith("rl-train: stopped: SIGINT: the sweep stopped: each job it stopped")
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("how, jobs, running", [
     ("ctrl-c", GRID_OF_3, 2),
     ("sigterm-to-rl-train", IDLE_PROCESS, 2),
@@ -226,7 +252,7 @@ def with_failing_jobs(tmp_path: Path, fails: str, *args: str) -> subprocess.Comp
     return python(script, *args, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path, timeout=300)
 
 
-SEARCH = ["-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
+FAILING_SEARCH = ["-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
           "search.seeds=1", *TINY]
 
 
@@ -237,7 +263,7 @@ def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
     objective had crashed hydra-optuna-sweeper ("Values were told") with a traceback."""
     import optuna
 
-    proc = with_failing_jobs(tmp_path, "num == 0", *SEARCH)
+    proc = with_failing_jobs(tmp_path, "num == 0", *FAILING_SEARCH)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "rl-train: error: 1 job(s) of the sweep failed; each wrote failure.json")
@@ -255,7 +281,7 @@ def test_a_trial_that_fails_is_marked_failed_and_the_search_goes_on(tmp_path):
 def test_a_search_whose_every_trial_fails_ends_in_one_line(tmp_path):
     """Every trial fails: the plugin had raised Optuna's "No trials are completed yet" with a
     traceback; now the sweep ends as one with failed jobs, saying there is no best value."""
-    proc = with_failing_jobs(tmp_path, "True", *SEARCH)
+    proc = with_failing_jobs(tmp_path, "True", *FAILING_SEARCH)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == (
         f"rl-train: error: 2 job(s) of the sweep failed; each wrote failure.json in its dir "
@@ -264,17 +290,14 @@ def test_a_search_whose_every_trial_fails_ends_in_one_line(tmp_path):
     assert len(list(tmp_path.rglob("failure.json"))) == 2
     assert not (tmp_path / "optimization_results.yaml").exists()
 
-def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number_and_digest():
-    from rl_runner.sweeps import JOB_DIR_NAME_MAX, _job_subdir
+def test_a_job_whose_overrides_make_too_long_a_name_is_named_by_its_number():
+    from rl_runner.sweeps import JOB_DIR_NAME_MAX, _job_subdir, _trial_subdir
 
     short = "algo.lr=0.001,seed=1"
     assert _job_subdir(short, 3) == short and _job_subdir("", 0) == "job0"  # rl-train -m alone
-    sampled = [",".join(f"algo.key{i}=0.000353845359090655{j}" for i in range(8))
-               for j in range(2)]
-    assert len(sampled[0]) > JOB_DIR_NAME_MAX
-    names = [_job_subdir(s, 3) for s in sampled]  # job 3 of a study and of its continuation
-    assert all(n.startswith("job3_") and len(n) == 13 for n in names) and names[0] != names[1]
-    assert _job_subdir(sampled[0], 3) == names[0]
+    sampled = ",".join(f"algo.key{i}=0.00035384535909065536" for i in range(8))
+    assert len(sampled) > JOB_DIR_NAME_MAX and _job_subdir(sampled, 3) == "job3"
+    assert _trial_subdir(short, 3) == f"trial3_{short}" and _trial_subdir(sampled, 3) == "trial3"
 
 
 @pytest.mark.slow
@@ -300,6 +323,28 @@ def test_optuna_search_with_two_seeds_per_trial(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"rl-train: sweep done: {tmp_path}; the best parameters: "
         f"{tmp_path / 'optimization_results.yaml'}; compare its runs: rl-report {tmp_path}")
+
+
+@pytest.mark.slow
+def test_a_continued_search_numbers_its_trials_on_and_keeps_the_earlier_ones(tmp_path):
+    """The same command twice: the study continues in the same sweep dir. Its seeded sampler
+    draws the first point again; that trial had landed in trial 0's dir, rewritten its config
+    and marked it failed."""
+    import optuna
+
+    search = ["-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=1",
+              "search.seeds=1", *TINY, f"hydra.sweep.dir={tmp_path}"]
+    for _ in range(2):
+        proc = rl_train(*search, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    dirs = job_dirs(tmp_path)
+    assert [d.name.split("_")[0] for d in dirs] == ["trial0", "trial1"]
+    assert dirs[0].name[len("trial0"):] == dirs[1].name[len("trial1"):]  # the same point
+    assert all((d / "metrics.json").exists() for d in dirs)
+    assert not list(tmp_path.rglob("failure.json"))
+    study = optuna.load_study(study_name="reinforce_cartpole",
+                              storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
 
 
 @pytest.mark.slow
@@ -407,9 +452,10 @@ def test_report_names_every_key_the_groups_differ_in(tmp_path, capsys):
 
 
 
-def fake_run(path: Path, algo: str, env: str, score: float | None, threshold=None) -> Path:
-    """A run dir as rl-report reads it: finished (score), failed (None) or stopped with a
-    checkpoint (score and status "stopped")."""
+def fake_run(path: Path, algo: str, env: str, score: float | str | None,
+             threshold=None) -> Path:
+    """A run dir as rl-report reads it: finished (its score), failed (None) or stopped with a
+    checkpoint ("stopped")."""
     from omegaconf import OmegaConf
 
     (path / ".hydra").mkdir(parents=True)
@@ -436,18 +482,19 @@ def test_report_of_runs_on_two_envs_names_each_env_and_draws_no_shared_profile(t
     for name in ("b", "c"):
         fake_run(tmp_path / name, "td3", "Pendulum-v1", -150.0)
     stopped = fake_run(tmp_path / "d", "td3", "Pendulum-v1", "stopped")
+    (tmp_path / "profiles.png").write_bytes(b"an earlier report's")
     rl_report([str(tmp_path)])
     out = capsys.readouterr().out
     text = (tmp_path / "report.md").read_text()
-    assert ("3 runs in 2 groups, told apart by env.id (the groups also differ in algo.name); 1 "
-            "unfinished (listed below).") in text
-    assert "| 1 | env.id=CartPole-v1 | 1 | 0 | 500.00 [500.00, 500.00] |" in text
-    assert "| 0/1 | — |" in text  # its threshold: 500, not reached
-    assert "| 2 | env.id=Pendulum-v1 | 2 | 0 |" in text and "| — | — |" in text
+    assert ("3 runs in 2 groups, told apart by algo.name, env.id; 1 unfinished (listed "
+            "below).") in text
+    assert ("| 1 | algo.name=reinforce, env.id=CartPole-v1 | 1 | 0 | 500.00 [500.00, 500.00] |"
+            in text and "| 0/1 | — |" in text)  # its threshold: 500, not reached
+    assert "| 2 | algo.name=td3, env.id=Pendulum-v1 | 2 | 0 |" in text and "| — | — |" in text
     assert f"- `{stopped}`: rl-train resume={stopped}" in text
     assert out.strip().splitlines()[-1].endswith(
         ", curves.png (no profiles.png: the runs are on several envs, whose returns do not "
-        "share an axis; --normalize puts them on one)")
+        "compare; --normalize puts them on one scale)")
     assert not (tmp_path / "profiles.png").exists()
 
 
