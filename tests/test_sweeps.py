@@ -128,19 +128,9 @@ def test_ctrl_c_between_two_jobs_of_a_sweep_stops_it_before_the_next(tmp_path):
     """SIGINT while Hydra writes the second job's config (between the jobs of a grid in
     rl-train's process): it had raised KeyboardInterrupt there, a traceback and a half-made job
     dir. Now the first job is whole, the second never starts, and rl-train says so."""
-    script = (
-        "import os, signal, sys\n"
-        "import hydra.core.utils as utils\n"
-        "real = utils._save_config\n"
-        "def save(cfg, filename, output_dir):\n"
-        "    if 'seed=1' in str(output_dir) and filename == 'config.yaml':\n"
-        "        os.kill(os.getpid(), signal.SIGINT)\n"
-        "    return real(cfg, filename, output_dir)\n"
-        "utils._save_config = save\n"
-        "from rl_runner.train import cli\n"
-        "cli(sys.argv[1:])\n")
-    proc = python(script, "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,
-                  timeout=300)
+    proc = rl_train_patched(tmp_path, "hydra.core.utils._save_config",
+                            "if 'seed=1' in str(args[2]) and args[1] == 'config.yaml':\n"
+                            "    os.kill(os.getpid(), signal.SIGINT)", "-m", "seed=0,1", *TINY)
     assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == (
         "rl-train: stopped: SIGINT: the sweep stopped: each job it stopped saved a checkpoint "
@@ -155,18 +145,8 @@ def test_ctrl_c_while_a_job_starts_checkpoints_it_and_prints_its_resume_command(
     """SIGINT while the first job builds its trainer (before its training loop), in rl-train's
     process: the job checkpoints at its first step, and its resume command is printed before
     the sweep's line (which says each stopped job printed one)."""
-    script = (
-        "import os, signal, sys\n"
-        "from rl_runner import job\n"
-        "real = job.build_trainer\n"
-        "def build(*args, **keys):\n"
-        "    os.kill(os.getpid(), signal.SIGINT)\n"
-        "    return real(*args, **keys)\n"
-        "job.build_trainer = build\n"
-        "from rl_runner.train import cli\n"
-        "cli(sys.argv[1:])\n")
-    proc = python(script, "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path,
-                  timeout=300)
+    proc = rl_train_patched(tmp_path, "rl_runner.job.build_trainer",
+                            "os.kill(os.getpid(), signal.SIGINT)", "-m", "seed=0,1", *TINY)
     assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     (job,) = job_dirs(tmp_path)  # no seed=1
     assert (job / "checkpoints" / "checkpoint").exists()
@@ -231,25 +211,35 @@ def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_oth
         "checkpoint and printed the command that resumes it; the later jobs did not start")
 
 
-def with_failing_jobs(tmp_path: Path, fails: str, *args: str) -> subprocess.CompletedProcess:
-    """``rl-train <args>`` into the sweep dir ``tmp_path``, its jobs failing where ``fails`` (a
-    condition on ``num``, the job's number) is true, at run time, as if their losses became
-    NaN. The jobs run in rl-train's process (the patch is not in a launcher's workers)."""
-    script = (
-        "import sys\n"
-        "from hydra.core.hydra_config import HydraConfig\n"
-        "from rl_runner import job\n"
-        "from rl_runner.errors import RunStopped\n"
-        "real = job.execute\n"
-        "def execute(cfg, run_dir, *args, **keys):\n"
-        "    num = HydraConfig.get().job.num\n"
-        f"    if {fails}:\n"
-        "        raise RunStopped('losses/policy_loss became NaN (a stand-in)', 3, run_dir)\n"
-        "    return real(cfg, run_dir, *args, **keys)\n"
-        "job.execute = execute\n"
-        "from rl_runner.train import cli\n"
-        "cli(sys.argv[1:])\n")
+def rl_train_patched(tmp_path: Path, target: str, body: str,
+                     *args: str) -> subprocess.CompletedProcess:
+    """``rl-train <args>`` into the sweep dir ``tmp_path``, in a process where ``target``
+    (``module.function``) runs ``body`` first (it sees the call's ``args`` and ``keys``, and
+    ``num``, the job's number, where a job runs), then itself. Jobs run in rl-train's process
+    (the patch is not in a launcher's workers)."""
+    module, _, name = target.rpartition(".")
+    script = "\n".join([
+        "import os, signal, sys",
+        "from hydra.core.hydra_config import HydraConfig",
+        "from rl_runner.errors import RunStopped",
+        f"import {module} as patched",
+        f"real = patched.{name}",
+        "def wrapper(*args, **keys):",
+        "    num = HydraConfig.get().job.num if HydraConfig.initialized() else None",
+        *(f"    {line}" for line in body.splitlines()),
+        "    return real(*args, **keys)",
+        f"patched.{name} = wrapper",
+        "from rl_runner.train import cli",
+        "cli(sys.argv[1:])", ""])
     return python(script, *args, f"hydra.sweep.dir={tmp_path}", cwd=tmp_path, timeout=300)
+
+
+def with_failing_jobs(tmp_path: Path, fails: str, *args: str) -> subprocess.CompletedProcess:
+    """Its jobs fail where ``fails`` (a condition on ``num``) is true, at run time, as if their
+    losses became NaN."""
+    return rl_train_patched(tmp_path, "rl_runner.job.execute", f"if {fails}:\n    raise "
+                            "RunStopped('losses/policy_loss became NaN (a stand-in)', 3, args[1])",
+                            *args)
 
 
 FAILING_SEARCH = ["-m", "hparams_search=reinforce_cartpole", "hydra.sweeper.n_trials=2",
