@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+PROG = "rl-train"
 VERBOSE_ENV = "RL_RUNNER_VERBOSE"
 # Python loggers that speak at INFO during a run (checkpoint sharding, SavedModel export, font
 # cache): WARNING unless verbose.
@@ -56,6 +57,31 @@ def native_stderr_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+_tag = ""  # "[#<job num>] " in a job that runs beside others (sweeps.sweep_runtime)
+log = logging.getLogger("rl_runner")
+
+
+def tag_lines(tag: str) -> None:
+    """Begin each of this job's lines with ``tag``: its Hydra job number, so the lines of jobs
+    that run side by side tell apart."""
+    global _tag
+    _tag = tag
+
+
+def tag() -> str:
+    return _tag
+
+
+def say(*lines: str) -> None:
+    """rl-train's own lines of a run: on stderr in one write (a parallel job's lines stay
+    together), and in the run's ``train.log`` (Hydra's job log file gets INFO; its console
+    handler only warnings, so a line is not shown twice)."""
+    sys.stderr.write("".join(f"{PROG}: {_tag}{line}\n" for line in lines))
+    sys.stderr.flush()
+    for line in lines:
+        log.info(line)
 
 
 def error(prog: str, message: str, code: int = 2, kind: str = "error"):

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
     run_dir = Path(run_dir)
     try:
-        result = evaluate_run(run_dir, **opts)
+        result = evaluate_run(run_dir, **opts, progress=sys.stderr.isatty())
     except ConfigError as exc:
         fail(str(exc))
     except RuntimeError as exc:  # rendering failed
@@ -117,7 +117,22 @@ def main(argv: list[str] | None = None) -> None:
     if result.video is not None:
         print(f"{PROG}: wrote {result.video} ({result.rendered['frames']} frames, return "
               f"{result.rendered['return']:.2f})")
-    print(f"{PROG}: wrote {run_dir / EVAL_FILE}")
+    print(f"{PROG}: wrote {run_dir / EVAL_FILE}{replacing(result.replaced)}")
+
+
+def replacing(previous: dict | None) -> str:
+    """What the eval.json just written replaced, so a user who kept a number knows it is gone."""
+    if previous is None:
+        return ""
+    try:
+        path = Path(previous["checkpoint"])
+        which = "best" if path.parent.name == "best" else "latest"
+        what = (f"{which} checkpoint ({path.name}), {previous['episodes']} episodes, "
+                f"seed {previous['seed']}: {float(previous['mean']):.2f}")
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return " (replacing an eval.json it could not read)"
+    return f" (replacing the previous one: {what})"
+
 
 if __name__ == "__main__":
     main()

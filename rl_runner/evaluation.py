@@ -67,8 +67,16 @@ class Evaluator:
         self.seeds = list(seeds)
         self.episodes = len(self.seeds)
         self.env = make_vector_env(env_cfg, self.episodes, self.seeds[0])
+        limit = self.env.unwrapped.envs[0].spec.max_episode_steps
+        # The env steps of one evaluation at most (every episode to its time limit): a progress
+        # bar's total. None where the env has no time limit.
+        self.max_steps = self.episodes * limit if limit else None
 
-    def __call__(self, act: Callable[[np.ndarray], np.ndarray]) -> EvalResult:
+    def __call__(self, act: Callable[[np.ndarray], np.ndarray],
+                 stepped: Callable[[int], object] | None = None) -> EvalResult:
+        """``stepped(n)`` (a progress bar's ``update``) is told the env steps each vector step
+        takes, one per running episode, and at the end the rest of ``max_steps``: episodes that
+        end before their time limit leave the bar's ETA an upper bound."""
         obs, _ = self.env.reset(seed=self.seeds)
         returns = np.zeros(self.episodes)
         lengths = np.zeros(self.episodes, dtype=np.int64)
@@ -78,12 +86,16 @@ class Evaluator:
             actions = act(obs)
             if not finished[0]:
                 first_actions.append(np.asarray(actions[0]).tolist())
+            if stepped is not None:
+                stepped(self.episodes - int(finished.sum()))
             obs, _, terminated, truncated, infos = self.env.step(actions)
             done = (terminated | truncated) & ~finished
             if done.any():
                 returns[done] = infos["episode"]["r"][done]
                 lengths[done] = infos["episode"]["l"][done]
                 finished |= done
+        if stepped is not None and self.max_steps:
+            stepped(self.max_steps - int(lengths.sum()))
         return summarize(returns, lengths, first_actions)
 
     def close(self) -> None:
@@ -164,6 +176,7 @@ class Evaluation:
     config: Config = field(repr=False)  # the run's
     video: Path | None = None  # rollout.gif / rollout.mp4, when rendered
     rendered: dict | None = field(default=None, repr=False)  # the video's frames and return
+    replaced: dict | None = field(default=None, repr=False)  # the eval.json it overwrote
 
 
 def check_options(episodes: int | None, checkpoint: str, render: str | None, fps: int,
@@ -180,11 +193,15 @@ def check_options(episodes: int | None, checkpoint: str, render: str | None, fps
 
 def evaluate_run(run_dir: str | Path, episodes: int | None = None, checkpoint: str = "latest",
                  render: str | None = None, seed: int | None = None,
-                 fps: int = 30) -> Evaluation:
+                 fps: int = 30, progress: bool = False) -> Evaluation:
     """Score a saved run's policy on ``episodes`` greedy episodes (default: the run's
     ``eval.heldout_episodes``) from held-out start states (the run's own, or ``seed``'s),
-    render the first to ``rollout.<render>`` if asked, write ``eval.json``. With the defaults
-    and ``checkpoint=latest`` this is the held-out score in the run's ``metrics.json``."""
+    render the first to ``rollout.<render>`` if asked, write ``eval.json`` (the one it
+    replaces is returned as ``replaced``: None where there was none, {} where unreadable).
+    With the defaults and ``checkpoint=latest`` this is the held-out score in the run's
+    ``metrics.json``. ``progress``: a bar of the episodes' env steps."""
+    from tqdm.auto import tqdm
+
     check_options(episodes, checkpoint, render, fps, seed)
     run_dir = Path(run_dir)
     policy = load_policy(run_dir, checkpoint)
@@ -194,7 +211,10 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None, checkpoint: s
     seeds = start_seeds(seed, HELDOUT_STATES, episodes)
     evaluator = Evaluator(cfg.env, seeds)
     try:
-        result = evaluator(policy)
+        with tqdm(total=evaluator.max_steps, unit="step", disable=not progress,
+                  dynamic_ncols=True, mininterval=0.5,
+                  desc=f"{cfg.algo.name} {cfg.env.id}: {episodes} held-out episodes") as bar:
+            result = evaluator(policy, bar.update)
     finally:
         evaluator.close()
     video = rendered = None
@@ -205,9 +225,23 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None, checkpoint: s
         video = run_dir / f"rollout.{render}"
         rendered = render_episode(cfg.env, result.first_actions, seeds[0], video, fps)
         report["render"] = {"file": video.name, **rendered}
+    replaced = previous_eval(run_dir)
     (run_dir / EVAL_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return Evaluation(result.mean, result.std, result.ci95, report["returns"],
-                      report["lengths"], episodes, seed, policy.checkpoint, cfg, video, rendered)
+                      report["lengths"], episodes, seed, policy.checkpoint, cfg, video, rendered,
+                      replaced)
+
+
+def previous_eval(run_dir: Path) -> dict | None:
+    """The run's ``eval.json`` as it stands (``{}`` when unreadable; None when there is none)."""
+    path = run_dir / EVAL_FILE
+    if not path.exists():
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
 
 
 def render_episode(env_cfg: EnvConfig, actions: list, seed: int, path: Path, fps: int) -> dict:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,17 +19,9 @@ from omegaconf.errors import MissingMandatoryValue
 from rl_runner import metrics as run_metrics
 from rl_runner import rundir
 from rl_runner.config import Config, ConfigError, run_warnings, validate
+from rl_runner.console import say, tag_lines
 from rl_runner.metrics import METRICS_FILE, SeedsMetrics
 
-PROG = "rl-train"
-log = logging.getLogger("rl_runner")
-
-
-def say(line: str) -> None:
-    """One of rl-train's own lines: on stderr, and in the run's ``train.log`` (Hydra's job log
-    file gets INFO; its console handler only warnings, so the line is not shown twice)."""
-    print(f"{PROG}: {line}", file=sys.stderr)
-    log.info(line)
 FAILURE_FILE = "failure.json"
 # Keys a resumed run may change: they do not affect what it computes.
 RESUME_RUNTIME_KEYS = ("progress", "device", "threads", "verbose")
@@ -159,6 +149,7 @@ def execute(cfg: DictConfig, run_dir: str, preset: str | None,
     may change runtime keys of the typed config first (a sweep job's threads). Returns the run's
     RunMetrics, or SeedsMetrics."""
     typed, spec = prepare_resume(cfg) if cfg.resume else prepare(cfg)
+    tag_lines("")  # a sweep's adjust tags the lines of a job beside others
     if adjust is not None:
         adjust(typed)
     if typed.search.seeds > 1:
@@ -176,13 +167,13 @@ def print_summary(metrics, run_dir: str) -> None:
         if metrics.solved:
             why += f" (threshold {metrics.stop_at_return:g} first reached at env step " \
                    f"{metrics.env_steps_to_solve:,})"
-    say(f"stopped: {why}")
     final, best = metrics.heldout, metrics.heldout_best
-    say(f"held-out return {final.mean:.2f} ± {final.std:.2f}, 95 % CI [{final.ci95[0]:.2f}, "
+    say(f"stopped: {why}",
+        f"held-out return {final.mean:.2f} ± {final.std:.2f}, 95 % CI [{final.ci95[0]:.2f}, "
         f"{final.ci95[1]:.2f}] over {final.episodes} episodes; best checkpoint "
-        f"{best.mean:.2f} ± {best.std:.2f}")
-    say(f"run dir {run_dir}")
-    say(f"tensorboard --logdir {os.path.dirname(run_dir)} --host 127.0.0.1")
+        f"{best.mean:.2f} ± {best.std:.2f}",
+        f"run dir {run_dir}",
+        f"tensorboard --logdir {os.path.dirname(run_dir)} --host 127.0.0.1")
 
 
 def record_failure(run_dir: str, message: str, exit_code: int) -> None:

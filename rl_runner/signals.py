@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from rl_runner import console
+
 CAUGHT = (signal.SIGINT, signal.SIGTERM)
 # One Ctrl-C reaches every process of the terminal's group, and a parallel sweep's rl-train
 # forwards it to its job processes too: the same signal this soon after the first is that one.
@@ -77,7 +79,8 @@ class StopSignals:
         if arrival == "second":
             exit_now(signum)
         if arrival == "first":
-            print(f"\nrl-train: {self.name}: finishing this step and saving a checkpoint "
+            print(f"\nrl-train: {console.tag()}{self.name}: finishing this step and saving a "
+                  f"checkpoint "
                   f"({self.arrivals.again} to exit at once)", file=sys.stderr)
 
     @property
@@ -185,13 +188,21 @@ class SweepStop:
         self.marker.unlink(missing_ok=True)
 
 
-def stopping() -> int | None:
-    """In a job of a sweep: the signal that stops the sweep, or None while it goes on."""
+def stopping(wait: float = 0.0) -> int | None:
+    """In a job of a sweep: the signal that stops the sweep, or None while it goes on. ``wait``:
+    seconds to wait for it, in a job a signal stopped (the terminal's Ctrl-C reaches the job
+    too, and it may stop before rl-train, on a busy machine, has written the marker)."""
     marker = os.environ.get(STOP_ENV)
-    try:
-        return int(Path(marker).read_text()) if marker else None
-    except (OSError, ValueError):  # not there: the sweep goes on
+    if not marker:
         return None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return int(Path(marker).read_text())
+        except (OSError, ValueError):  # not there: the sweep goes on
+            if time.monotonic() >= deadline:
+                return None
+        time.sleep(0.05)
 
 
 def _forward(signum: int) -> None:

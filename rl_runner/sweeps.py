@@ -212,16 +212,17 @@ def _parse(override: str):
 
 
 def sweep_runtime(typed: Config) -> None:
-    """Side-by-side jobs (a multirun with a parallel launcher): no progress bars, TensorFlow
-    threads split between the jobs unless ``threads`` is set, and one GPU per job process where
-    there are GPUs (``placement.py``)."""
-    from rl_runner import placement
+    """Side-by-side jobs (a multirun with a parallel launcher): no progress bars, console lines
+    tagged with the job's number, TensorFlow threads split between the jobs unless ``threads``
+    is set, and one GPU per job process where there are GPUs (``placement.py``)."""
+    from rl_runner import console, placement
 
     hydra_cfg = HydraConfig.get()
     if hydra_cfg.mode != RunMode.MULTIRUN:
         return
     typed.progress = False
     n_jobs = job_processes(hydra_cfg.launcher)
+    console.tag_lines(f"[#{hydra_cfg.job.num}] " if n_jobs > 1 else "")
     if n_jobs <= 1:
         return
     if typed.threads == 0:

@@ -28,8 +28,9 @@ from omegaconf import DictConfig
 
 from rl_runner import composition, console, job, rundir, signals, sweeps
 from rl_runner.config import ConfigError, register_configs
+from rl_runner.console import PROG
 from rl_runner.errors import RunStopped
-from rl_runner.job import FAILURE_FILE, PROG, RESUME_RUNTIME_KEYS
+from rl_runner.job import FAILURE_FILE, RESUME_RUNTIME_KEYS
 from rl_runner.metrics import SeedsMetrics
 
 register_configs()
@@ -48,8 +49,8 @@ def _fail(message: str, code: int, run_dir: str, kind: str = "error"):
         if code >= 128 and sweeps.job_processes(HydraConfig.get().launcher) == 1:
             raise sweeps.SweepStopped(f"[{name}] {message}; the sweep stops here (its later "
                                       "jobs do not run)", code)  # a job in rl-train's process
-        print(f"{PROG}: {kind}: [{name}] {message}", file=sys.stderr)
-        if code >= 128 and signals.stopping():
+        print(f"{PROG}: {console.tag()}{kind}: [{name}] {message}", file=sys.stderr)
+        if code >= 128 and signals.stopping(wait=signals.ECHO_SECONDS):
             return sweeps.StoppedJob()  # the sweep's stop, not this job's failure
         job.record_failure(run_dir, message, code)
         return sweeps.FailedJob(message)

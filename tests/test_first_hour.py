@@ -347,6 +347,18 @@ def test_console_is_rl_trains_own_lines_and_ends_with_why_it_stopped(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_progress_bars_cover_training_and_the_held_out_episodes(tmp_path):
+    shown = [a for a in TINY if a != "progress=false"]
+    proc = rl_train(*shown, "eval.heldout_episodes=3", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bars = [re.split(r"\s*\|", state)[0] for state in re.split(r"[\r\n]", proc.stderr)
+            if "%|" in state]  # each state of a bar: its description and percentage
+    assert "reinforce CartPole-v1: 100%" in bars
+    assert "reinforce CartPole-v1: 3 held-out episodes, final and best: 100%" in bars
+    assert "| 3000/3000 [" in proc.stderr  # each policy's 3 episodes, up to 500 steps each
+
+
+@pytest.mark.slow
 def test_verbose_shows_tensorflows_lines(tmp_path):
     proc = rl_train(*TINY, "verbose=true", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -74,3 +74,11 @@ def test_a_parallel_multirun_gives_each_worker_its_own_gpu(tmp_path):
     assert {job["gpu"] for job in placed} == {"3", "5"}  # both workers, one card each
     for metrics in Path(tmp_path).glob("*/metrics.json"):  # no GPU here: they trained on CPU
         assert json.loads(metrics.read_text())["env_steps"] >= 600
+    # Each job's lines carry its number (Hydra's launch lines list "#2 : seed=2 ..."), and its
+    # summary's four lines come together, whichever job ends beside it.
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("rl-train: [#")]
+    for num in range(4):
+        mine = [i for i, ln in enumerate(lines) if ln.startswith(f"rl-train: [#{num}] ")]
+        assert len(mine) == 5 and "seed=" + str(num) in lines[mine[0]], lines
+        assert mine[1:] == list(range(mine[1], mine[1] + 4)), lines
+        assert lines[mine[1]].startswith(f"rl-train: [#{num}] stopped: ")

@@ -313,7 +313,16 @@ def test_a_run_dir_named_with_glob_characters_resumes_and_evaluates(tmp_path):
     again.close()
     proc = rl_eval(str(run_dir), "checkpoint=best")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads((run_dir / "eval.json").read_text())["mean"] == metrics.heldout_best.mean
+    first = json.loads((run_dir / "eval.json").read_text())
+    assert first["mean"] == metrics.heldout_best.mean
+    assert proc.stdout.splitlines()[-1] == f"rl-eval: wrote {run_dir / 'eval.json'}"
+    proc = rl_eval(str(run_dir), "episodes=3")  # the first evaluation's numbers are named
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-1] == (
+        f"rl-eval: wrote {run_dir / 'eval.json'} (replacing the previous one: "
+        f"best checkpoint ({Path(first['checkpoint']).name}), 5 episodes, seed {first['seed']}: "
+        f"{first['mean']:.2f})")
+    assert json.loads((run_dir / "eval.json").read_text())["episodes"] == 3
 
 
 def rl_eval(*args: str) -> subprocess.CompletedProcess:

@@ -194,7 +194,8 @@ def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_oth
         proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, err[-3000:]
-    assert "Traceback" not in err and not list(sweep.rglob("failure.json"))
+    failures = [f.read_text() for f in sweep.rglob("failure.json")]
+    assert "Traceback" not in err and not failures, (failures, err[-3000:])
     stopped = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name != ".hydra")
     assert len(stopped) == running and not [p for p in sweep.iterdir() if "stopping" in p.name]
     for job in stopped:
@@ -209,6 +210,23 @@ def test_a_stopped_parallel_sweep_checkpoints_its_running_jobs_and_starts_no_oth
     assert err.strip().splitlines()[-1] == (
         f"rl-train: stopped: {sig.name}: the sweep stopped: each job it stopped saved a "
         "checkpoint and printed the command that resumes it; the later jobs did not start")
+
+
+def test_a_job_a_signal_stopped_waits_for_its_sweeps_marker(tmp_path, monkeypatch):
+    """The terminal's Ctrl-C reaches a parallel sweep's job and rl-train at once; on a busy
+    machine the job could checkpoint and ask whether the sweep stops before rl-train had written
+    its marker, and record a failure (a CI run did)."""
+    import signal
+    import threading
+
+    from rl_runner import signals
+
+    marker = tmp_path / ".stopping"
+    monkeypatch.setenv(signals.STOP_ENV, str(marker))
+    assert signals.stopping() is None and signals.stopping(wait=0.2) is None
+    threading.Timer(0.3, marker.write_text, [str(int(signal.SIGINT))]).start()
+    assert signals.stopping() is None
+    assert signals.stopping(wait=signals.ECHO_SECONDS) == signal.SIGINT
 
 
 def rl_train_patched(tmp_path: Path, target: str, body: str,

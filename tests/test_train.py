@@ -81,6 +81,57 @@ def test_each_run_seed_evaluates_and_is_scored_on_start_states_of_its_own():
     assert len(np.unique(states, axis=0)) == len(states)
 
 
+@pytest.mark.parametrize("env_id, limit", [("CartPole-v1", 500), ("Pusher-v5", 100)])
+def test_an_evaluations_progress_counts_its_env_steps_and_ends_at_its_bound(env_id, limit):
+    """The bar of the held-out episodes moves with the env steps (Pusher's episodes all end at
+    once, at their time limit: a bar of episodes stood at 0 until the end), and ends full when
+    episodes end early (CartPole's random policy falls within ~20 steps)."""
+    import numpy as np
+
+    from rl_runner.config import EnvConfig
+    from rl_runner.envs import HELDOUT_STATES, start_seeds
+    from rl_runner.evaluation import Evaluator
+
+    evaluator = Evaluator(EnvConfig(id=env_id), start_seeds(0, HELDOUT_STATES, 3))
+    space = evaluator.env.action_space
+    told: list[int] = []
+    try:
+        result = evaluator(lambda obs: space.sample(), told.append)
+    finally:
+        evaluator.close()
+    steps = int(np.max(result.lengths))
+    assert evaluator.max_steps == 3 * limit and sum(told) == 3 * limit
+    assert told[0] == 3 and len(told) == steps + 1  # one per vector step, then the rest
+    assert sum(told[:-1]) == int(np.sum(result.lengths))
+    assert (told[-1] == 0) == (env_id == "Pusher-v5")
+
+
+@pytest.mark.parametrize("previous, said", [
+    (None, ""),
+    ({"checkpoint": "/r/checkpoints/best/ckpt-3", "episodes": 100, "seed": 1, "mean": -24.5},
+     " (replacing the previous one: best checkpoint (ckpt-3), 100 episodes, seed 1: -24.50)"),
+    ({"checkpoint": "/r/checkpoints/ckpt-30", "episodes": 5, "seed": 0, "mean": 12},
+     " (replacing the previous one: latest checkpoint (ckpt-30), 5 episodes, seed 0: 12.00)"),
+    ({}, " (replacing an eval.json it could not read)"),
+    ({"checkpoint": "c", "episodes": 5, "seed": 0, "mean": 10**400},
+     " (replacing an eval.json it could not read)"),
+    ({"checkpoint": None, "episodes": 5, "seed": 0, "mean": 1.0},
+     " (replacing an eval.json it could not read)"),
+])
+def test_rl_eval_names_the_evaluation_its_eval_json_replaced(tmp_path, previous, said):
+    from rl_runner.eval_cli import replacing
+    from rl_runner.evaluation import previous_eval
+
+    assert previous_eval(tmp_path) is None
+    for text in ("[1, 2]", "{not json", "\xff"):
+        (tmp_path / "eval.json").write_text(text)
+        assert previous_eval(tmp_path) == {}
+    if previous is not None:
+        (tmp_path / "eval.json").write_text(json.dumps(previous))
+        assert previous_eval(tmp_path) == previous
+    assert replacing(previous) == said
+
+
 def test_the_heldout_ci_stays_within_the_returns_and_is_reproducible():
     """99 CartPole episodes of 500 and one of 200: a Student t interval would reach 503 (a
     return no episode can have); the bootstrap CI stays at or below 500, the same each time."""

@@ -5,7 +5,7 @@ runs, the best policy and the exported SavedModel; ``build_policy`` makes a fres
 implements ``iteration`` (collect some env steps, update, return how many env steps it took)
 and what else a checkpoint holds (``checkpoint_parts``, ``extra_state``). This class owns the
 rest: the env-step budget, the evaluation schedule and the held-out score at the end, early
-stopping, TensorBoard, the progress bar, checkpoints and exact resume, stops on Ctrl-C/SIGTERM
+stopping, TensorBoard, the progress bars, checkpoints and exact resume, stops on Ctrl-C/SIGTERM
 (caught by ``signals.StopSignals``) and on NaN, ``metrics.json`` and the exported SavedModel.
 """
 from __future__ import annotations
@@ -293,7 +293,12 @@ class Trainer:
         best = type(self).build_policy(self.spec, self.cfg.algo)
         restore_policy(self.run_dir, best, "best")
         try:
-            scores = [evaluator(self._numpy_policy(policy)) for policy in (self.policy, best)]
+            with tqdm(total=evaluator.max_steps and 2 * evaluator.max_steps, unit="step",
+                      disable=not self.cfg.progress, dynamic_ncols=True, mininterval=0.5,
+                      desc=f"{self._title}: {len(seeds)} held-out episodes, final and best"
+                      ) as bar:
+                scores = [evaluator(self._numpy_policy(policy), bar.update)
+                          for policy in (self.policy, best)]
         finally:
             evaluator.close()
         final, best = (HeldOut(**r.summary()) for r in scores)

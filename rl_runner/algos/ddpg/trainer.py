@@ -2,8 +2,6 @@
 (``step.FusedStep``); the loop, evaluation and checkpoints are ``algos/base.py``'s."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import tensorflow as tf
 
@@ -12,6 +10,7 @@ from rl_runner.algos.ddpg.agent import DDPGAgent, DeterministicPolicy, nonfinite
 from rl_runner.algos.ddpg.exploration import Exploration
 from rl_runner.algos.ddpg.step import FusedStep
 from rl_runner.config import Config, DDPGConfig
+from rl_runner.console import say
 from rl_runner.envs import EnvSpec, final_observations
 from rl_runner.memory import bytes_needed
 
@@ -90,8 +89,8 @@ class DDPGTrainer(Trainer):
         if not include:
             why = ("checkpoint.replay=false" if not c.replay else
                    f"{size_mb:.0f} MiB > checkpoint.replay_max_mb={c.replay_max_mb}")
-            print(f"rl-train: the replay buffer is not checkpointed ({why}): a resumed run "
-                  "starts with an empty buffer", file=sys.stderr)
+            say(f"the replay buffer is not checkpointed ({why}): a resumed run starts with an "
+                "empty buffer")
         return self.agent.checkpoint_parts(include)
 
     def extra_state(self) -> dict:
