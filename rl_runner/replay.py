@@ -3,7 +3,8 @@
 Transitions are written by ``add`` and sampled by ``sample`` - both meant to run *inside* the
 trainer's compiled step, so no transition and no weight crosses between Python and TensorFlow
 more than once per env step. Sampling draws indices from a seeded ``tf.random.Generator``, whose
-state is a variable too (checkpointable, reproducible).
+state is a variable too (checkpointable, reproducible). A checkpoint holds the filled rows only
+(``FilledRows``).
 """
 from __future__ import annotations
 
@@ -69,3 +70,20 @@ class ReplayBuffer(tf.Module):
     def contents(self) -> Transitions:
         """The filled slots in storage order (for inspection and tests)."""
         return self.unpack(self.data[: self.size])
+
+
+class FilledRows(tf.__internal__.tracking.Trackable):
+    """A buffer's ``data`` as a checkpoint holds it: the filled rows only (``data[:size]``: the
+    ring fills from row 0 and is full once it wraps), so a 1M-transition buffer 20k steps into a
+    run writes 20k rows, not 1M. Saved under the key the whole variable had: a checkpoint that
+    holds the whole variable (written before) restores through it too."""
+
+    def __init__(self, buffer: ReplayBuffer):
+        self.buffer = buffer
+
+    def _serialize_to_tensors(self) -> dict:
+        return {"VARIABLE_VALUE": self.buffer.data[: self.buffer.size]}
+
+    def _restore_from_tensors(self, restored_tensors: dict):
+        rows = restored_tensors["VARIABLE_VALUE"]
+        return self.buffer.data[: tf.shape(rows)[0]].assign(rows)

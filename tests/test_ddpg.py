@@ -263,6 +263,45 @@ def test_replay_wraps_around_and_samples_only_filled_slots():
     assert set(buf.sample(500).rewards.numpy()) == {2.0, 3.0, 4.0, 5.0, 6.0}
 
 
+def test_a_checkpoint_holds_the_filled_rows_and_restores_them_and_older_whole_buffers(
+        tmp_path):
+    """A 1,000-row buffer with 3 rows written saves 3 rows (it saved 1,000: 220 MB for
+    Pusher's 1M buffer at any step); a full one saves all, in ring order; a checkpoint written
+    before, holding the whole variable under the same key, restores too."""
+    from rl_runner.replay import FilledRows
+
+    def buffer(rows: int) -> ReplayBuffer:
+        buf = ReplayBuffer(capacity=1000, obs_dim=2, act_dim=1, seed=0)
+        if rows:
+            buf.add_rows(tf.reshape(tf.range(rows * buf.width, dtype=tf.float32),
+                                    [rows, buf.width]))
+        return buf
+
+    def parts(buf: ReplayBuffer, data) -> dict:
+        return {"replay_data": data, "replay_ptr": buf.ptr, "replay_size": buf.size}
+
+    for rows, saved in ((3, 3), (1000, 1000), (1003, 1000)):  # 1003: wrapped, ptr 3
+        buf = buffer(rows)
+        path = tf.train.Checkpoint(**parts(buf, FilledRows(buf))).save(tmp_path / f"r{rows}")
+        shapes = dict(tf.train.list_variables(path))
+        assert shapes["replay_data/.ATTRIBUTES/VARIABLE_VALUE"] == [saved, buf.width]
+        again = buffer(0)
+        tf.train.Checkpoint(**parts(again, FilledRows(again))).restore(path) \
+            .assert_existing_objects_matched()
+        for variable in ("data", "ptr", "size"):
+            np.testing.assert_array_equal(getattr(again, variable).numpy(),
+                                          getattr(buf, variable).numpy())
+    old = buffer(3)
+    path = tf.train.Checkpoint(**parts(old, old.data)).save(tmp_path / "whole")
+    assert dict(tf.train.list_variables(path))["replay_data/.ATTRIBUTES/VARIABLE_VALUE"] == \
+        [1000, old.width]
+    again = buffer(0)
+    tf.train.Checkpoint(**parts(again, FilledRows(again))).restore(path) \
+        .assert_existing_objects_matched()
+    np.testing.assert_array_equal(again.data.numpy(), old.data.numpy())
+    assert int(again.size) == 3 and int(again.ptr) == 3
+
+
 def test_buffer_too_big_for_memory_is_a_clear_error():
     with pytest.raises(ConfigError, match=r"algo.buffer_size=1000000000 needs 204.9 GiB for "
                                           r"Pusher-v5 transitions but only 16.0 GiB"):

@@ -18,7 +18,7 @@ from rl_runner.algos.ddpg.critics import Critics, soft_update
 from rl_runner.config import DDPGConfig
 from rl_runner.envs import EnvSpec
 from rl_runner.networks import mlp
-from rl_runner.replay import ReplayBuffer, Transitions
+from rl_runner.replay import FilledRows, ReplayBuffer, Transitions
 
 # What the non-finite flag can name, in the order an update computes them. The flag is
 # 1 + 2 * index (+ 1 for Inf rather than NaN) of the first one to go non-finite; 0 while all are
@@ -107,7 +107,7 @@ class DDPGAgent(tf.Module):
         if self.eval_policy is not self.policy:  # the checkpoint's policy holds the target actor
             parts["actor"] = self.actor
         if include_replay:  # without it, a resumed buffer starts empty (size 0)
-            parts.update(replay_data=self.replay.data, replay_ptr=self.replay.ptr,
+            parts.update(replay_data=FilledRows(self.replay), replay_ptr=self.replay.ptr,
                          replay_size=self.replay.size)
         return parts
 
