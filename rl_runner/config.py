@@ -151,8 +151,8 @@ class CheckpointConfig:
     keep: int = knob("full checkpoints kept (the best policy is kept besides)", ge=1)
     replay: bool = knob("include the replay buffer (DDPG) when it fits replay_max_mb; "
                         "without it a resumed run starts with an empty buffer")
-    replay_max_mb: int = knob("largest replay buffer (MiB) written into a checkpoint",
-                              ge=0)
+    replay_max_mb: int = knob("largest replay capacity (MiB) whose filled rows a checkpoint "
+                              "holds", ge=0)
 
 
 @dataclass

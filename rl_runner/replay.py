@@ -82,8 +82,13 @@ class FilledRows(tf.__internal__.tracking.Trackable):
         self.buffer = buffer
 
     def _serialize_to_tensors(self) -> dict:
-        return {"VARIABLE_VALUE": self.buffer.data[: self.buffer.size]}
+        # read_value_no_copy, as the variable's own save reads it: a plain read of a variable
+        # that scatter updates copies all of it (up to replay_max_mb more memory per save)
+        return {"VARIABLE_VALUE": self.buffer.data.read_value_no_copy()[: self.buffer.size]}
 
     def _restore_from_tensors(self, restored_tensors: dict):
         rows = restored_tensors["VARIABLE_VALUE"]
+        if rows.shape[0] > self.buffer.capacity or rows.shape[1] != self.buffer.width:
+            raise ValueError(f"its replay buffer ({rows.shape[0]} rows of {rows.shape[1]}) does "
+                             f"not fit this run's ({self.buffer.capacity} of {self.buffer.width})")
         return self.buffer.data[: tf.shape(rows)[0]].assign(rows)

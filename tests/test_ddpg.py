@@ -300,6 +300,11 @@ def test_a_checkpoint_holds_the_filled_rows_and_restores_them_and_older_whole_bu
         .assert_existing_objects_matched()
     np.testing.assert_array_equal(again.data.numpy(), old.data.numpy())
     assert int(again.size) == 3 and int(again.ptr) == 3
+    small = ReplayBuffer(capacity=2, obs_dim=2, act_dim=1, seed=0)
+    with pytest.raises(ValueError, match=r"its replay buffer \(3 rows of 7\) does not fit this "
+                                         r"run's \(2 of 7\)"):
+        tf.train.Checkpoint(**parts(small, FilledRows(small))).restore(
+            tmp_path / "r3-1")
 
 
 def test_buffer_too_big_for_memory_is_a_clear_error():
